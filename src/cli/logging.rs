@@ -1,0 +1,17 @@
+//! `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+
+use tracing_subscriber::EnvFilter;
+
+use super::LogFormat;
+
+/// Install the global subscriber. Safe to call once per process.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

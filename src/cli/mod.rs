@@ -1,0 +1,78 @@
+//! Command-line interface: argument definitions, logging setup, and the subcommands.
+
+mod logging;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// muster: run batch actions across many Kubernetes clusters, safely, and see how they differ.
+#[derive(Debug, Parser)]
+#[command(name = "muster", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (level from RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MUSTER_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
+    Sim(sim::SimArgs),
+}
+
+/// Exit codes, as `kubectl diff`: 0 success, 1 differences or some clusters failed,
+/// 2 usage, policy or internal error.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const ERROR: u8 = 2;
+}
+
+/// Parse arguments, run the command, and map the outcome to an exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("muster: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Sim(args) => sim::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("muster: {error}");
+            let mut source = std::error::Error::source(&*error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+/// The error type subcommands return to [`main`].
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;

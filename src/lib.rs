@@ -1,0 +1,7 @@
+//! muster: a multi-cluster Kubernetes federation controller. A registry of cluster clients,
+//! safe fan-out of whitelisted actions, and cross-cluster reports.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod selector;
+pub mod sim;

@@ -1,0 +1,202 @@
+//! One simulated cluster: its identity, credentials, resource table and object store, and
+//! the objects a fresh cluster starts with.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::resources::{GroupResource, ResourceDef, ResourceTable};
+use super::store::{Store, Stored};
+
+/// A bearer token. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// A fresh random token (32 alphanumerics).
+    #[must_use]
+    pub fn generate(rng: &mut fastrand::Rng) -> Self {
+        Self((0..32).map(|_| rng.alphanumeric()).collect())
+    }
+
+    /// The secret value, for writing a kubeconfig.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Full access (`cluster-admin`).
+    Admin,
+    /// Access only inside these namespaces, as a namespaced RoleBinding would give.
+    Restricted {
+        user: String,
+        namespaces: Vec<String>,
+    },
+}
+
+/// A token limited to some namespaces.
+#[derive(Debug, Clone)]
+pub struct RestrictedToken {
+    pub user: String,
+    pub token: Token,
+    pub namespaces: Vec<String>,
+}
+
+/// The credentials a cluster accepts.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub admin: Token,
+    pub restricted: Option<RestrictedToken>,
+}
+
+impl Credentials {
+    /// Authenticate an `Authorization` header value.
+    #[must_use]
+    pub fn identify(&self, authorization: Option<&str>) -> Option<Identity> {
+        let presented = authorization?.strip_prefix("Bearer ")?.trim();
+        if constant_time_eq(presented.as_bytes(), self.admin.0.as_bytes()) {
+            return Some(Identity::Admin);
+        }
+        let r = self.restricted.as_ref()?;
+        constant_time_eq(presented.as_bytes(), r.token.0.as_bytes()).then(|| Identity::Restricted {
+            user: r.user.clone(),
+            namespaces: r.namespaces.clone(),
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One simulated cluster's state, shared by its server's connections.
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: String,
+    pub kubernetes_version: String,
+    /// `host:port` clients reach it at.
+    pub address: String,
+    pub credentials: Credentials,
+    pub store: Store,
+    pub resources: ResourceTable,
+    next_ip: AtomicU32,
+}
+
+impl Cluster {
+    /// A cluster with the objects every fresh cluster has (namespaces `default`,
+    /// `kube-system`, `kube-public`, `kube-node-lease`, default ServiceAccounts, and the
+    /// `kubernetes` Service).
+    #[must_use]
+    pub fn new(
+        name: String,
+        kubernetes_version: String,
+        address: String,
+        credentials: Credentials,
+    ) -> Arc<Self> {
+        let cluster = Arc::new(Self {
+            name,
+            kubernetes_version,
+            address,
+            credentials,
+            store: Store::default(),
+            resources: ResourceTable::default(),
+            next_ip: AtomicU32::new(1),
+        });
+        cluster.seed();
+        cluster
+    }
+
+    fn seed(&self) {
+        let now = now_rfc3339();
+        let ns_gr = gr("", "namespaces");
+        let sa_gr = gr("", "serviceaccounts");
+        self.store.transact(|t| {
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                t.put(&ns_gr, json!({
+                    "kind": "Namespace", "apiVersion": "v1",
+                    "metadata": {"name": ns, "uid": new_uid(), "creationTimestamp": now,
+                        "labels": {"kubernetes.io/metadata.name": ns}},
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                }));
+                t.put(&sa_gr, json!({
+                    "kind": "ServiceAccount", "apiVersion": "v1",
+                    "metadata": {"name": "default", "namespace": ns, "uid": new_uid(), "creationTimestamp": now},
+                }));
+            }
+            t.put(&gr("", "services"), json!({
+                "kind": "Service", "apiVersion": "v1",
+                "metadata": {"name": "kubernetes", "namespace": "default", "uid": new_uid(), "creationTimestamp": now,
+                    "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                    "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                    "internalTrafficPolicy": "Cluster"},
+                "status": {"loadBalancer": {}},
+            }));
+        });
+    }
+
+    /// The next Service cluster IP (`10.96.x.y`); the address is only ever printed.
+    pub fn allocate_cluster_ip(&self) -> String {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
+    }
+
+    /// An object as served from `def`'s group-version: the stored bytes, or with `apiVersion`
+    /// rewritten when a CRD serves it from another version than it was written in.
+    #[must_use]
+    pub fn present(&self, def: &ResourceDef, obj: &Stored) -> Bytes {
+        let want = def.api_version();
+        if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+            return obj.json.clone();
+        }
+        let mut v = obj.value.clone();
+        v["apiVersion"] = json!(want);
+        Bytes::from(serde_json::to_vec(&v).expect("a JSON value serialises"))
+    }
+
+    /// Whether a namespace exists, and whether it is terminating.
+    #[must_use]
+    pub fn namespace_state(&self, ns: &str) -> Option<bool> {
+        self.store
+            .get(&gr("", "namespaces"), "", ns)
+            .map(|o| o.value.pointer("/metadata/deletionTimestamp").is_some())
+    }
+}
+
+/// Shorthand for a [`GroupResource`].
+#[must_use]
+pub fn gr(group: &str, resource: &str) -> GroupResource {
+    GroupResource {
+        group: group.into(),
+        resource: resource.into(),
+    }
+}
+
+/// The current time as apiserver writes timestamps (`2026-01-01T00:00:00Z`).
+#[must_use]
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .expect("the current time is representable")
+        .to_string()
+}
+
+/// A fresh object uid.
+#[must_use]
+pub fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

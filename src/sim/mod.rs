@@ -1,0 +1,23 @@
+//! Simulated Kubernetes clusters: an in-process HTTPS API server per cluster, and a fleet
+//! launcher. muster itself never calls into this module; it reaches simulated clusters over
+//! HTTPS exactly as it would reach real ones.
+
+pub mod api;
+pub mod apply;
+pub mod cluster;
+pub mod discovery;
+pub mod fleet;
+pub mod objects;
+pub mod patch;
+pub mod protobuf;
+pub mod request;
+pub mod resources;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod tls;
+pub mod watch;
+
+pub use cluster::{Cluster, Identity, RestrictedToken, Token};
+pub use fleet::{ClusterHandle, Fleet, FleetOptions, SimError};
