@@ -654,14 +654,12 @@ impl<'a> RequestCtx<'a> {
         if objects::has_generation(&self.def) {
             meta.insert("generation".into(), json!(1));
         }
+        // NB: status is the controllers' to write; a create cannot set it (kinds whose
+        // initial status the server itself fills in are defaulted below).
         if self.def.status_subresource
-            && self.def.kind != "Namespace"
-            && self.def.kind != "Pod"
-            && self.def.kind != "Service"
+            && let Some(m) = obj.as_object_mut()
         {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+            m.remove("status");
         }
         let cluster = self.cluster.clone();
         objects::apply_defaults(&self.def, obj, move || cluster.allocate_cluster_ip());

@@ -8,7 +8,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in `Result`s on hot paths and should stay small.
+    pub details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header (429 and some 5xx).
     pub retry_after: Option<u64>,
 }
@@ -35,7 +36,7 @@ impl ApiError {
 
     #[must_use]
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -175,7 +176,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(details) = &self.details {
-            status["details"] = details.clone();
+            status["details"] = (**details).clone();
         }
         if let Some(secs) = self.retry_after {
             let details = status

@@ -196,7 +196,6 @@ impl WatchState {
 
 /// Start a watch; the first chunk (initial events, if any) is computed before returning so
 /// that a client which receives the response headers already sees a consistent start.
-#[must_use]
 pub fn stream(req: WatchRequest) -> impl Stream<Item = Bytes> + Send {
     let rx = req.cluster.store.subscribe();
     let now = Instant::now();
