@@ -582,8 +582,12 @@ pub fn apply(
 
     match entries.iter_mut().find(|e| mine(e)) {
         Some(e) => {
+            // NB: a no-op apply must leave the object byte-identical (no new
+            // resourceVersion), so the timestamp moves only when ownership does.
+            if e.set != new_set || e.api_version != ctx.api_version {
+                e.time = ctx.now.into();
+            }
             e.set = new_set;
-            e.time = ctx.now.into();
             e.api_version = ctx.api_version.into();
         }
         None => entries.push(Entry {

@@ -1,0 +1,254 @@
+//! Shared test harness: simulated fleets on a background runtime, the real kubectl, and
+//! kube clients built from a fleet's kubeconfig.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use muster::sim::{Fleet, FleetOptions};
+
+/// A fleet running on its own runtime thread, so synchronous tests can drive kubectl.
+pub struct TestFleet {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub restricted_kubeconfig: PathBuf,
+    pub contexts: Vec<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestFleet {
+    pub fn start(clusters: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let restricted_kubeconfig = dir.path().join("restricted.kubeconfig");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (k1, k2) = (kubeconfig.clone(), restricted_kubeconfig.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let fleet = Fleet::start(FleetOptions::default().clusters(clusters))
+                    .await
+                    .expect("fleet starts");
+                fleet.write_kubeconfig(&k1).expect("write kubeconfig");
+                std::fs::write(&k2, fleet.restricted_kubeconfig())
+                    .expect("write restricted kubeconfig");
+                let names = fleet
+                    .clusters()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect::<Vec<_>>();
+                ready_tx.send(names).expect("report ready");
+                let _ = stop_rx.await;
+                fleet.shutdown().await;
+            });
+        });
+        let contexts = ready_rx.recv().expect("fleet started");
+        Self {
+            dir,
+            kubeconfig,
+            restricted_kubeconfig,
+            contexts,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestFleet {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The real kubectl, or `None` with a loud notice; with `MUSTER_REQUIRE_KUBECTL=1` a
+/// missing kubectl fails the test instead.
+pub fn kubectl_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("MUSTER_REQUIRE_KUBECTL").as_deref() == Ok("1") {
+            panic!("kubectl is required (MUSTER_REQUIRE_KUBECTL=1) but was not found on PATH");
+        }
+        eprintln!(
+            "\n!!!!!!!!!! SKIPPED: kubectl not found on PATH; this kubectl fidelity test did not run !!!!!!!!!!\n"
+        );
+    }
+    found
+}
+
+/// kubectl bound to one kubeconfig, with its own discovery cache (ports get reused between
+/// tests, and a stale cache would describe another cluster).
+pub struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(kubeconfig: &Path) -> Option<Self> {
+        let bin = kubectl_binary()?;
+        let cache = kubeconfig.with_extension("kubecache");
+        Some(Self {
+            bin,
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache,
+        })
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", &self.cache)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("kubectl runs")
+    }
+
+    /// Run and return stdout; panic with stderr when kubectl fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run with stdin; return stdout, panicking on failure.
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("kubectl finishes");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run expecting failure; return stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// A kube client for one context of a fleet's kubeconfig.
+pub async fn kube_client(fleet: &Fleet, context: &str) -> kube::Client {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&fleet.kubeconfig()).expect("kubeconfig parses");
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .expect("kube config");
+    kube::Client::try_from(config).expect("kube client")
+}
+
+pub const APP_YAML: &str = r"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web, tier: frontend}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports: [{containerPort: 80}]
+        env: [{name: MODE, value: prod}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: shop, labels: {app: web}}
+data: {greeting: hello}
+";
+
+pub const CRD_YAML: &str = r"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.size}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Color, type: string, jsonPath: .spec.color}
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+pub const WIDGET_YAML: &str = r"apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: shop, labels: {app: web}}
+spec: {size: 3, color: blue}
+";
