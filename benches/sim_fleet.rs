@@ -48,12 +48,7 @@ fn start_sim(clusters: usize) -> (Sim, Duration) {
     let kubeconfig = dir.path().join("kubeconfig");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args([
-            "sim",
-            "--clusters",
-            &clusters.to_string(),
-            "--kubeconfig-out",
-        ])
+        .args(["sim", "--clusters", &clusters.to_string(), "--kubeconfig-out"])
         .arg(&kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -64,13 +59,8 @@ fn start_sim(clusters: usize) -> (Sim, Duration) {
         .read_line(&mut line)
         .expect("summary line");
     let startup = started.elapsed();
-    assert!(
-        line.starts_with("muster sim:"),
-        "unexpected first line: {line}"
-    );
-    let doc: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig"))
-            .expect("yaml");
+    assert!(line.starts_with("muster sim:"), "unexpected first line: {line}");
+    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig")).expect("yaml");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let targets = doc["clusters"]
         .as_array()
@@ -88,9 +78,7 @@ fn start_sim(clusters: usize) -> (Sim, Duration) {
                 .decode(c["cluster"]["certificate-authority-data"].as_str().unwrap())
                 .unwrap();
             let mut roots = rustls::RootCertStore::empty();
-            roots
-                .add(CertificateDer::from_pem_slice(&pem).unwrap())
-                .unwrap();
+            roots.add(CertificateDer::from_pem_slice(&pem).unwrap()).unwrap();
             let config = rustls::ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
                 .unwrap()
@@ -117,9 +105,7 @@ fn start_sim(clusters: usize) -> (Sim, Duration) {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(t: &Target) -> Sender {
-    let tcp = TcpStream::connect((t.host.as_str(), t.port))
-        .await
-        .expect("connect");
+    let tcp = TcpStream::connect((t.host.as_str(), t.port)).await.expect("connect");
     tcp.set_nodelay(true).unwrap();
     let tls = t
         .tls
@@ -133,13 +119,7 @@ async fn connect(t: &Target) -> Sender {
     sender
 }
 
-async fn call(
-    sender: &mut Sender,
-    t: &Target,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Bytes) {
+async fn call(sender: &mut Sender, t: &Target, method: &str, path: &str, body: Option<Value>) -> (u16, Bytes) {
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
@@ -149,17 +129,12 @@ async fn call(
         req = req.header("Content-Type", "application/json");
     }
     let req = req
-        .body(Full::new(
-            body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
-        ))
+        .body(Full::new(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()))
         .unwrap();
     sender.ready().await.expect("connection ready");
     let resp = sender.send_request(req).await.expect("response");
     let status = resp.status().as_u16();
-    (
-        status,
-        resp.into_body().collect().await.expect("body").to_bytes(),
-    )
+    (status, resp.into_body().collect().await.expect("body").to_bytes())
 }
 
 /// The small workload every cluster holds: a namespace, a 3-replica Deployment, a Service
@@ -226,13 +201,7 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
 
 /// Run `workers` keep-alive connections, worker i on target i % n, each repeating GET
 /// `path` for `secs`. Returns (requests per second, server CPU microseconds per request).
-async fn throughput(
-    pid: u32,
-    targets: &[Arc<Target>],
-    workers: usize,
-    path: &str,
-    secs: f64,
-) -> (f64, f64) {
+async fn throughput(pid: u32, targets: &[Arc<Target>], workers: usize, path: &str, secs: f64) -> (f64, f64) {
     let count = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     for i in 0..workers {

@@ -222,9 +222,7 @@ impl Parser<'_> {
                 (Op::NotIn, self.value_set()?)
             }
             _ => {
-                return Err(
-                    self.err("expected one of '=', '==', '!=', 'in', 'notin' or ',' after the key")
-                );
+                return Err(self.err("expected one of '=', '==', '!=', 'in', 'notin' or ',' after the key"));
             }
         };
         Ok(Requirement { key, op, values })
@@ -242,14 +240,10 @@ fn validate_key(key: &str) -> Result<(), String> {
         return Err(format!("invalid key prefix in {key:?}"));
     }
     if name.is_empty() || name.len() > 63 {
-        return Err(format!(
-            "key {key:?} must have a name of 1 to 63 characters"
-        ));
+        return Err(format!("key {key:?} must have a name of 1 to 63 characters"));
     }
     if !qualified_edges_ok(name) {
-        return Err(format!(
-            "key {key:?} must start and end with an alphanumeric character"
-        ));
+        return Err(format!("key {key:?} must start and end with an alphanumeric character"));
     }
     Ok(())
 }
@@ -279,11 +273,7 @@ impl LabelSelector {
     /// A [`SelectorError`] with the character position of the first problem.
     pub fn parse(input: &str) -> Result<Self, SelectorError> {
         let tokens = tokenize(input)?;
-        let mut parser = Parser {
-            input,
-            tokens,
-            pos: 0,
-        };
+        let mut parser = Parser { input, tokens, pos: 0 };
         let mut requirements = Vec::new();
         if parser.peek().is_none() {
             return Ok(Self::default());
@@ -336,15 +326,8 @@ impl LabelSelector {
 
     /// Match against a JSON `metadata.labels` map (absent means no labels).
     #[must_use]
-    pub fn matches_json(
-        &self,
-        labels: Option<&serde_json::Map<String, serde_json::Value>>,
-    ) -> bool {
-        self.matches(|k| {
-            labels
-                .and_then(|m| m.get(k))
-                .and_then(serde_json::Value::as_str)
-        })
+    pub fn matches_json(&self, labels: Option<&serde_json::Map<String, serde_json::Value>>) -> bool {
+        self.matches(|k| labels.and_then(|m| m.get(k)).and_then(serde_json::Value::as_str))
     }
 }
 
@@ -405,11 +388,7 @@ impl FieldSelector {
                     message: format!("term {term:?} has no operator (=, == or !=)"),
                 });
             };
-            terms.push((
-                parsed.0.trim().to_string(),
-                parsed.1,
-                parsed.2.trim().to_string(),
-            ));
+            terms.push((parsed.0.trim().to_string(), parsed.1, parsed.2.trim().to_string()));
             offset += part.chars().count() + 1;
         }
         Ok(Self { terms })
@@ -501,31 +480,20 @@ mod tests {
     #[test]
     fn display_round_trips() {
         let s = LabelSelector::parse("env=prod, region in (us,eu),!canary,x!=y,team").unwrap();
-        assert_eq!(
-            s.to_string(),
-            "env=prod,region in (eu,us),!canary,x!=y,team"
-        );
+        assert_eq!(s.to_string(), "env=prod,region in (eu,us),!canary,x!=y,team");
         assert_eq!(LabelSelector::parse(&s.to_string()).unwrap(), s);
     }
 
     #[test]
     fn field_selectors() {
         let obj = serde_json::json!({"metadata": {"name": "a", "namespace": "shop"}});
-        assert!(
-            FieldSelector::parse("metadata.name=a")
-                .unwrap()
-                .matches(&obj)
-        );
+        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&obj));
         assert!(
             FieldSelector::parse("metadata.name==a,metadata.namespace!=x")
                 .unwrap()
                 .matches(&obj)
         );
-        assert!(
-            !FieldSelector::parse("metadata.name!=a")
-                .unwrap()
-                .matches(&obj)
-        );
+        assert!(!FieldSelector::parse("metadata.name!=a").unwrap().matches(&obj));
         assert!(FieldSelector::parse("").unwrap().matches(&obj));
         assert!(FieldSelector::parse("metadata.name").is_err());
     }

@@ -10,8 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
-    WatchParams,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
@@ -70,10 +69,7 @@ async fn typed_get_list_patch_apply() {
 
     let got = deploys.get("web").await.unwrap();
     assert_eq!(got.metadata.uid, d.metadata.uid);
-    let listed = deploys
-        .list(&ListParams::default().labels("app=web"))
-        .await
-        .unwrap();
+    let listed = deploys.list(&ListParams::default().labels("app=web")).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     assert!(
         deploys
@@ -133,9 +129,7 @@ async fn typed_get_list_patch_apply() {
         .await
         .unwrap();
     assert_eq!(
-        forced.spec.template.spec.unwrap().containers[0]
-            .image
-            .as_deref(),
+        forced.spec.template.spec.unwrap().containers[0].image.as_deref(),
         Some("nginx:2")
     );
 
@@ -176,10 +170,7 @@ async fn watches_deliver_events_and_expire() {
     let (fleet, client) = fleet().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
     let cm = |name: &str| {
-        serde_json::from_value::<ConfigMap>(
-            json!({"metadata": {"name": name, "labels": {"k": "v"}}}),
-        )
-        .unwrap()
+        serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": name, "labels": {"k": "v"}}})).unwrap()
     };
     cms.create(&PostParams::default(), &cm("a")).await.unwrap();
 
@@ -196,9 +187,7 @@ async fn watches_deliver_events_and_expire() {
     tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(ev) = stream.try_next().await.unwrap() {
             match ev {
-                watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
-                    names.push(o.metadata.name.unwrap())
-                }
+                watcher::Event::InitApply(o) | watcher::Event::Apply(o) => names.push(o.metadata.name.unwrap()),
                 _ => {}
             }
             if names.contains(&"b".to_string()) {
@@ -212,13 +201,7 @@ async fn watches_deliver_events_and_expire() {
     assert_eq!(names, ["a", "b"]);
 
     // A watch from a resourceVersion replays what happened after it, with bookmarks allowed.
-    let rv = cms
-        .get("b")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let rv = cms.get("b").await.unwrap().metadata.resource_version.unwrap();
     cms.delete("a", &DeleteParams::default()).await.unwrap();
     let mut w = cms
         .watch(&WatchParams::default().timeout(2), &rv)
@@ -240,11 +223,7 @@ async fn watches_deliver_events_and_expire() {
         .await
         .unwrap();
     }
-    let mut w = cms
-        .watch(&WatchParams::default(), "1")
-        .await
-        .unwrap()
-        .boxed();
+    let mut w = cms.watch(&WatchParams::default(), "1").await.unwrap().boxed();
     match w.try_next().await.unwrap() {
         Some(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410 Expired, got {other:?}"),
@@ -375,10 +354,7 @@ async fn dynamic_objects_of_a_crd() {
         .await
         .unwrap();
     assert_eq!(made.data["spec"]["size"], 3);
-    let listed = widgets
-        .list(&ListParams::default().labels("app=web"))
-        .await
-        .unwrap();
+    let listed = widgets.list(&ListParams::default().labels("app=web")).await.unwrap();
     assert_eq!(listed.items.len(), 1);
 
     // The status subresource: the main endpoint ignores status, /status writes it.
@@ -390,15 +366,7 @@ async fn dynamic_objects_of_a_crd() {
         )
         .await
         .unwrap();
-    assert!(
-        widgets
-            .get("w1")
-            .await
-            .unwrap()
-            .data
-            .get("status")
-            .is_none()
-    );
+    assert!(widgets.get("w1").await.unwrap().data.get("status").is_none());
     widgets
         .patch_status(
             "w1",
@@ -410,10 +378,7 @@ async fn dynamic_objects_of_a_crd() {
     assert_eq!(widgets.get("w1").await.unwrap().data["status"]["size"], 9);
 
     // Served through the other version, the same object.
-    let beta = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("example.com", "v1beta1", "Widget"),
-        "widgets",
-    );
+    let beta = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1beta1", "Widget"), "widgets");
     let via_beta: Api<DynamicObject> = Api::namespaced_with(client.clone(), "shop", &beta);
     let b = via_beta.get("w1").await.unwrap();
     assert_eq!(b.types.unwrap().api_version, "example.com/v1beta1");
@@ -443,25 +408,18 @@ async fn tables_errors_and_limits() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        &cols[..5],
-        ["Name", "Ready", "Up-to-date", "Available", "Age"]
-    );
+    assert_eq!(&cols[..5], ["Name", "Ready", "Up-to-date", "Available", "Age"]);
 
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "shop");
     let mut invalid = deployment("nginx:1", 1);
     invalid["spec"]["template"]["spec"]["containers"][0]["image"] = json!("");
     let err = deploys
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(invalid).unwrap(),
-        )
+        .create(&PostParams::default(), &serde_json::from_value(invalid).unwrap())
         .await
         .unwrap_err();
     assert_eq!(api_code(&err), 422);
     assert!(
-        err.to_string()
-            .contains("spec.template.spec.containers[0].image"),
+        err.to_string().contains("spec.template.spec.containers[0].image"),
         "{err}"
     );
     deploys
@@ -487,8 +445,7 @@ async fn tables_errors_and_limits() {
     let err = cms
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "big"}, "data": {"a": big}}))
-                .unwrap(),
+            &serde_json::from_value(json!({"metadata": {"name": "big"}, "data": {"a": big}})).unwrap(),
         )
         .await
         .unwrap_err();

@@ -33,20 +33,12 @@ fn version_and_api_resources() {
         .find(|l| l.starts_with("deployments "))
         .expect("deployments listed");
     let cols: Vec<&str> = deploy.split_whitespace().collect();
-    assert_eq!(
-        cols,
-        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
-    );
+    assert_eq!(cols, ["deployments", "deploy", "apps/v1", "true", "Deployment"]);
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("namespaces ") && l.contains("false")),
+        out.lines().any(|l| l.starts_with("namespaces ") && l.contains("false")),
         "{out}"
     );
-    assert!(
-        out.contains("customresourcedefinitions")
-            && out.contains("leases")
-            && out.contains("events.k8s.io/v1")
-    );
+    assert!(out.contains("customresourcedefinitions") && out.contains("leases") && out.contains("events.k8s.io/v1"));
     let apps = k.ok(&["api-resources", "--api-group=apps", "-o", "name"]);
     assert_eq!(
         apps.lines().collect::<Vec<_>>(),
@@ -57,11 +49,7 @@ fn version_and_api_resources() {
             "statefulsets.apps"
         ]
     );
-    assert!(
-        k.ok(&["api-versions"])
-            .lines()
-            .any(|l| l == "apiextensions.k8s.io/v1")
-    );
+    assert!(k.ok(&["api-versions"]).lines().any(|l| l == "apiextensions.k8s.io/v1"));
 }
 
 #[test]
@@ -70,28 +58,15 @@ fn namespaces_get_and_create() {
     let out = k.ok(&["get", "ns"]);
     assert!(out.starts_with("NAME"), "{out}");
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(
-            out.lines()
-                .any(|l| l.starts_with(ns) && l.contains("Active")),
-            "{out}"
-        );
+        assert!(out.lines().any(|l| l.starts_with(ns) && l.contains("Active")), "{out}");
     }
-    assert_eq!(
-        k.ok(&["create", "ns", "shop"]).trim(),
-        "namespace/shop created"
-    );
+    assert_eq!(k.ok(&["create", "ns", "shop"]).trim(), "namespace/shop created");
     let ns = yaml(&k.ok(&["get", "ns", "shop", "-o", "yaml"]));
-    assert_eq!(
-        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
-        "shop"
-    );
+    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "shop");
     assert_eq!(ns["status"]["phase"], "Active");
     assert!(k.fails(&["create", "ns", "shop"]).contains("AlreadyExists"));
     let err = k.fails(&["create", "ns", "Bad_Name"]);
-    assert!(
-        err.contains("is invalid") && err.contains("metadata.name"),
-        "{err}"
-    );
+    assert!(err.contains("is invalid") && err.contains("metadata.name"), "{err}");
 }
 
 #[test]
@@ -174,8 +149,7 @@ fn server_side_apply_and_get_formats() {
 
     // Label selectors.
     assert_eq!(
-        k.ok(&["get", "cm", "-n", "shop", "-l", "app=web", "-o", "name"])
-            .trim(),
+        k.ok(&["get", "cm", "-n", "shop", "-l", "app=web", "-o", "name"]).trim(),
         "configmap/web-config"
     );
     assert!(
@@ -240,8 +214,7 @@ fn label_annotate_and_patch() {
     };
 
     assert_eq!(
-        k.ok(&["label", "deploy", "web", "-n", "shop", "env=prod"])
-            .trim(),
+        k.ok(&["label", "deploy", "web", "-n", "shop", "env=prod"]).trim(),
         "deployment.apps/web labeled"
     );
     assert_eq!(get(".metadata.labels.env"), "prod");
@@ -292,10 +265,7 @@ fn label_annotate_and_patch() {
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:1.28"}]}}}}"#,
     ]);
     assert_eq!(get(".spec.template.spec.containers[0].image"), "nginx:1.28");
-    assert_eq!(
-        get(".spec.template.spec.containers[0].env[0].value"),
-        "prod"
-    );
+    assert_eq!(get(".spec.template.spec.containers[0].env[0].value"), "prod");
     assert_eq!(get(".spec.template.spec.containers[*].name"), "web");
     // The default patch type is strategic.
     k.ok(&[
@@ -342,10 +312,7 @@ fn typed_create_commands_send_protobuf() {
     let d = json(&k.ok(&["get", "deploy", "api", "-n", "shop", "-o", "json"]));
     assert_eq!(d["spec"]["replicas"], 2);
     assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "api");
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        "nginx:1.27"
-    );
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
         8080
@@ -365,15 +332,7 @@ fn typed_create_commands_send_protobuf() {
         "--from-literal=b=2",
     ]);
     assert_eq!(
-        k.ok(&[
-            "get",
-            "cm",
-            "settings",
-            "-n",
-            "shop",
-            "-o",
-            "jsonpath={.data.b}"
-        ]),
+        k.ok(&["get", "cm", "settings", "-n", "shop", "-o", "jsonpath={.data.b}"]),
         "2"
     );
     k.ok(&[
@@ -388,15 +347,7 @@ fn typed_create_commands_send_protobuf() {
     let s = json(&k.ok(&["get", "secret", "creds", "-n", "shop", "-o", "json"]));
     assert_eq!(s["data"]["password"], "czNjcmV0");
     assert_eq!(s["type"], "Opaque");
-    k.ok(&[
-        "create",
-        "service",
-        "clusterip",
-        "api",
-        "-n",
-        "shop",
-        "--tcp=80:8080",
-    ]);
+    k.ok(&["create", "service", "clusterip", "api", "-n", "shop", "--tcp=80:8080"]);
     assert_eq!(
         k.ok(&[
             "get",
@@ -475,22 +426,11 @@ fn watch_streams_changes() {
 
     // The table form of a watch (kubectl's default output) prints one header.
     let out = k
-        .command(&[
-            "get",
-            "configmaps",
-            "-n",
-            "shop",
-            "--watch",
-            "--request-timeout=2s",
-        ])
+        .command(&["get", "configmaps", "-n", "shop", "--watch", "--request-timeout=2s"])
         .output()
         .expect("kubectl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        text.lines().filter(|l| l.starts_with("NAME")).count(),
-        1,
-        "{text}"
-    );
+    assert_eq!(text.lines().filter(|l| l.starts_with("NAME")).count(), 1, "{text}");
     assert!(text.contains("first") && text.contains("second"), "{text}");
 }
 
@@ -500,15 +440,7 @@ fn delete_with_cascade() {
     k.ok(&["create", "ns", "shop"]);
     k.ok_stdin(&["apply", "--server-side", "-f", "-"], APP_YAML);
     // A ConfigMap owned by the Deployment goes with it (garbage collection).
-    let uid = k.ok(&[
-        "get",
-        "deploy",
-        "web",
-        "-n",
-        "shop",
-        "-o",
-        "jsonpath={.metadata.uid}",
-    ]);
+    let uid = k.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.metadata.uid}"]);
     let owned = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: shop\n  ownerReferences:\n  - {{apiVersion: apps/v1, kind: Deployment, name: web, uid: {uid}}}\n"
     );
@@ -517,20 +449,11 @@ fn delete_with_cascade() {
         k.ok(&["delete", "deploy", "web", "-n", "shop"]).trim(),
         "deployment.apps \"web\" deleted"
     );
-    assert!(
-        k.fails(&["get", "deploy", "web", "-n", "shop"])
-            .contains("NotFound")
-    );
-    assert!(
-        k.fails(&["get", "cm", "owned", "-n", "shop"])
-            .contains("NotFound")
-    );
+    assert!(k.fails(&["get", "deploy", "web", "-n", "shop"]).contains("NotFound"));
+    assert!(k.fails(&["get", "cm", "owned", "-n", "shop"]).contains("NotFound"));
     k.ok(&["delete", "-n", "shop", "svc", "web"]);
     k.ok(&["delete", "ns", "shop"]);
-    assert!(
-        k.fails(&["get", "cm", "web-config", "-n", "shop"])
-            .contains("NotFound")
-    );
+    assert!(k.fails(&["get", "cm", "web-config", "-n", "shop"]).contains("NotFound"));
     assert!(k.fails(&["get", "ns", "shop"]).contains("NotFound"));
 }
 
@@ -551,28 +474,16 @@ fn custom_resources() {
             .any(|c| c["type"] == "Established" && c["status"] == "True")
     );
     assert_eq!(
-        k.ok_stdin(&["apply", "--server-side", "-f", "-"], WIDGET_YAML)
-            .trim(),
+        k.ok_stdin(&["apply", "--server-side", "-f", "-"], WIDGET_YAML).trim(),
         "widget.example.com/w1 serverside-applied"
     );
     let table = k.ok(&["get", "widgets", "-n", "shop"]);
-    let lines: Vec<Vec<&str>> = table
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines[0], ["NAME", "SIZE", "COLOR"]);
     assert_eq!(lines[1], ["w1", "3", "blue"]);
     // Short name, other served version, and the scale subresource.
     assert_eq!(
-        k.ok(&[
-            "get",
-            "wd",
-            "w1",
-            "-n",
-            "shop",
-            "-o",
-            "jsonpath={.spec.color}"
-        ]),
+        k.ok(&["get", "wd", "w1", "-n", "shop", "-o", "jsonpath={.spec.color}"]),
         "blue"
     );
     assert_eq!(
@@ -589,29 +500,13 @@ fn custom_resources() {
     );
     k.ok(&["scale", "widget", "w1", "-n", "shop", "--replicas=7"]);
     assert_eq!(
-        k.ok(&[
-            "get",
-            "wd",
-            "w1",
-            "-n",
-            "shop",
-            "-o",
-            "jsonpath={.spec.size}"
-        ]),
+        k.ok(&["get", "wd", "w1", "-n", "shop", "-o", "jsonpath={.spec.size}"]),
         "7"
     );
     // Custom resources do not take strategic merge patches, as on a real cluster.
     assert!(
-        k.fails(&[
-            "patch",
-            "wd",
-            "w1",
-            "-n",
-            "shop",
-            "-p",
-            r#"{"spec":{"size":1}}"#
-        ])
-        .contains("strategic merge patch is not supported")
+        k.fails(&["patch", "wd", "w1", "-n", "shop", "-p", r#"{"spec":{"size":1}}"#])
+            .contains("strategic merge patch is not supported")
     );
     k.ok(&[
         "patch",

@@ -103,16 +103,8 @@ fn random_json(rng: &mut fastrand::Rng, depth: u32) -> Value {
         0 => Value::Null,
         1 => json!(rng.bool()),
         2 => json!(rng.i64(-5..100)),
-        3 => json!(
-            [
-                "web", "", "Bad_Name", "nginx:1", "app", "metadata", "-", "ä"
-            ][rng.usize(0..8)]
-        ),
-        4 => Value::Array(
-            (0..rng.usize(0..4))
-                .map(|_| random_json(rng, depth + 1))
-                .collect(),
-        ),
+        3 => json!(["web", "", "Bad_Name", "nginx:1", "app", "metadata", "-", "ä"][rng.usize(0..8)]),
+        4 => Value::Array((0..rng.usize(0..4)).map(|_| random_json(rng, depth + 1)).collect()),
         _ => {
             let keys = [
                 "apiVersion",
@@ -134,12 +126,7 @@ fn random_json(rng: &mut fastrand::Rng, depth: u32) -> Value {
             ];
             Value::Object(
                 (0..rng.usize(0..5))
-                    .map(|_| {
-                        (
-                            keys[rng.usize(0..keys.len())].to_string(),
-                            random_json(rng, depth + 1),
-                        )
-                    })
+                    .map(|_| (keys[rng.usize(0..keys.len())].to_string(), random_json(rng, depth + 1)))
                     .collect(),
             )
         }
@@ -188,10 +175,7 @@ async fn random_requests_never_break_the_server() {
             json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}),
         ),
-        (
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            crd,
-        ),
+        ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd),
         (
             "/apis/example.com/v1/namespaces/shop/widgets",
             json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "web"}, "spec": {"size": 1}}),
@@ -230,11 +214,7 @@ async fn random_requests_never_break_the_server() {
                 ("/api/v1", "nodes", false),
                 ("/apis/apps/v1", "deployments", true),
                 ("/apis/example.com/v1", "widgets", true),
-                (
-                    "/apis/apiextensions.k8s.io/v1",
-                    "customresourcedefinitions",
-                    false,
-                ),
+                ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", false),
                 ("/apis/apps/v1", "widgets", true),
             ][rng.usize(0..10)];
             path.push_str(prefix);
@@ -243,10 +223,7 @@ async fn random_requests_never_break_the_server() {
             }
             if namespaced == (rng.u8(0..6) != 0) {
                 path.push_str("/namespaces/");
-                path.push_str(pick(
-                    &mut rng,
-                    &["shop", "shop", "default", "nope", "Bad_NS"],
-                ));
+                path.push_str(pick(&mut rng, &["shop", "shop", "default", "nope", "Bad_NS"]));
             }
             path.push('/');
             path.push_str(resource);
@@ -299,18 +276,11 @@ async fn random_requests_never_break_the_server() {
         };
         let resp = tokio::time::timeout(Duration::from_secs(10), client.send(req))
             .await
-            .unwrap_or_else(|_| {
-                panic!("request {i} ({method} {uri}) got no response headers in 10s")
-            })
-            .unwrap_or_else(|e| {
-                panic!("request {i} ({method} {uri}) failed at the transport level: {e}")
-            });
+            .unwrap_or_else(|_| panic!("request {i} ({method} {uri}) got no response headers in 10s"))
+            .unwrap_or_else(|e| panic!("request {i} ({method} {uri}) failed at the transport level: {e}"));
         let status = resp.status().as_u16();
         *codes.entry(status).or_insert(0u32) += 1;
-        assert!(
-            status < 500,
-            "request {i} ({method} {uri}, {ct}) got {status}"
-        );
+        assert!(status < 500, "request {i} ({method} {uri}, {ct}) got {status}");
         // Successful answers may be watch streams: read briefly, then hang up mid-stream
         // (which is itself worth exercising). Errors are read whole.
         let wait = if status < 300 {
@@ -321,15 +291,12 @@ async fn random_requests_never_break_the_server() {
         let body = tokio::time::timeout(wait, resp.into_body().collect()).await;
         let Ok(Ok(body)) = body else { continue };
         if status >= 400 && method != "HEAD" {
-            let status_obj: Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_else(|e| {
-                panic!("request {i} ({method} {uri}): {status} body is not JSON: {e}")
-            });
+            let status_obj: Value = serde_json::from_slice(&body.to_bytes())
+                .unwrap_or_else(|e| panic!("request {i} ({method} {uri}): {status} body is not JSON: {e}"));
             assert_eq!(status_obj["kind"], "Status", "request {i}");
             assert_eq!(status_obj["code"], status, "request {i}");
             assert!(
-                status_obj["message"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty()),
+                status_obj["message"].as_str().is_some_and(|m| !m.is_empty()),
                 "request {i}"
             );
         }

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 use super::apply::{self, Part, WriteCtx};
 use super::cluster::{Cluster, Identity, new_uid, now_rfc3339};
 use super::discovery;
+use super::gc::{Deleted, Propagation, collect_garbage, delete_object};
 use super::objects;
 use super::patch;
 use super::protobuf;
 use super::request::{Query, ResourcePath, Route, route};
 use super::resources::{self, GroupResource, ResourceDef};
 use super::status::{ApiError, ApiResult};
-use super::store::{ObjKey, Stored, Txn};
+use super::store::{ObjKey, Stored};
 use super::table::{self, IncludeObject};
 use super::watch::{self, Filter, Start, WatchRequest};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -47,10 +48,7 @@ fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
 }
 
 fn value_response(code: u16, v: &Value) -> Response<Body> {
-    json_response(
-        code,
-        serde_json::to_vec(v).expect("a JSON value serialises"),
-    )
+    json_response(code, serde_json::to_vec(v).expect("a JSON value serialises"))
 }
 
 /// The response for an API error.
@@ -64,27 +62,16 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 /// Serve one request on `cluster`. Never fails: every error becomes a `Status` response.
-pub async fn handle(
-    cluster: Arc<Cluster>,
-    req: http::Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+pub async fn handle(cluster: Arc<Cluster>, req: http::Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
     let result = async {
-        let auth = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let identity = cluster
-            .credentials
-            .identify(auth)
-            .ok_or_else(ApiError::unauthorized)?;
+        let auth = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let identity = cluster.credentials.identify(auth).ok_or_else(ApiError::unauthorized)?;
         let body = Limited::new(body, MAX_BODY_BYTES)
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                     ApiError::too_large()
                 } else {
                     ApiError::bad_request(format!("reading the request body failed: {e}"))
@@ -123,19 +110,13 @@ fn dispatch(
     }
     let defs = cluster.resources.all();
     match r {
-        Route::Version => Ok(value_response(
-            200,
-            &discovery::version(&cluster.kubernetes_version),
-        )),
+        Route::Version => Ok(value_response(200, &discovery::version(&cluster.kubernetes_version))),
         Route::Health => Ok(Response::builder()
             .status(200)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(full("ok"))
             .expect("static response parts are valid")),
-        Route::CoreVersions => Ok(value_response(
-            200,
-            &discovery::core_versions(&cluster.address),
-        )),
+        Route::CoreVersions => Ok(value_response(200, &discovery::core_versions(&cluster.address))),
         Route::GroupList => Ok(value_response(200, &discovery::group_list(&defs))),
         Route::Group(g) => discovery::group(&defs, &g)
             .map(|d| value_response(200, &d))
@@ -216,10 +197,7 @@ impl<'a> RequestCtx<'a> {
         }
         if let Identity::Restricted { user, namespaces } = identity {
             let verb = verb_of(method, &path, query);
-            let allowed = path
-                .namespace
-                .as_ref()
-                .is_some_and(|ns| namespaces.contains(ns));
+            let allowed = path.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns));
             if !allowed {
                 return Err(ApiError::forbidden(
                     user,
@@ -305,10 +283,7 @@ impl<'a> RequestCtx<'a> {
             (Format::Table(include), _) => {
                 let now = jiff::Timestamp::now().as_second();
                 let row = table::row(&self.def, &obj.value, include, now);
-                value_response(
-                    code,
-                    &table::table(&self.def, vec![row], &obj.rv.to_string(), None),
-                )
+                value_response(code, &table::table(&self.def, vec![row], &obj.rv.to_string(), None))
             }
             (Format::Object, _) => json_response(code, self.cluster.present(&self.def, obj)),
         }
@@ -335,9 +310,7 @@ impl<'a> RequestCtx<'a> {
         let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or_default())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if let Some(bad) = fields.fields().find(|f| !self.def.supports_field(f)) {
-            return Err(ApiError::bad_request(format!(
-                "field label not supported: {bad}"
-            )));
+            return Err(ApiError::bad_request(format!("field label not supported: {bad}")));
         }
         Ok(Filter {
             namespace: self.path.namespace.clone(),
@@ -356,22 +329,15 @@ impl<'a> RequestCtx<'a> {
                 Err(_) => return Err(ApiError::bad_request(format!("invalid limit {l:?}"))),
             },
         };
-        let after = self
-            .query
-            .get("continue")
-            .map(decode_continue)
-            .transpose()?;
-        let (objects, more, rv) = self.cluster.store.list(
-            &self.gr,
-            filter.namespace.as_deref(),
-            after.as_ref(),
-            limit,
-            |o| filter.matches(o),
-        );
+        let after = self.query.get("continue").map(decode_continue).transpose()?;
+        let (objects, more, rv) =
+            self.cluster
+                .store
+                .list(&self.gr, filter.namespace.as_deref(), after.as_ref(), limit, |o| {
+                    filter.matches(o)
+                });
         let next = if more {
-            objects
-                .last()
-                .map(|o| encode_continue(rv, o.namespace(), o.name()))
+            objects.last().map(|o| encode_continue(rv, o.namespace(), o.name()))
         } else {
             None
         };
@@ -392,8 +358,7 @@ impl<'a> RequestCtx<'a> {
         if let Some(c) = &next {
             meta["continue"] = json!(c);
         }
-        let mut out =
-            Vec::with_capacity(128 + objects.iter().map(|o| o.json.len() + 1).sum::<usize>());
+        let mut out = Vec::with_capacity(128 + objects.iter().map(|o| o.json.len() + 1).sum::<usize>());
         out.extend_from_slice(
             format!(
                 "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
@@ -423,9 +388,9 @@ impl<'a> RequestCtx<'a> {
                 initial_events_end_bookmark: self.query.flag("sendInitialEvents"),
             },
             Some(rv) => {
-                let n = rv.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request(format!("invalid resource version {rv:?}"))
-                })?;
+                let n = rv
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?;
                 if self.query.flag("sendInitialEvents") {
                     Start::CurrentState {
                         initial_events_end_bookmark: true,
@@ -502,13 +467,7 @@ impl<'a> RequestCtx<'a> {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("unknown");
-        Ok(ua
-            .split('/')
-            .next()
-            .unwrap_or("unknown")
-            .chars()
-            .take(128)
-            .collect())
+        Ok(ua.split('/').next().unwrap_or("unknown").chars().take(128).collect())
     }
 
     /// Check `apiVersion`, `kind`, name and namespace of a request body against the URL.
@@ -529,12 +488,7 @@ impl<'a> RequestCtx<'a> {
             Some(av) => {
                 // A CRD object may be written through any served version of its resource.
                 let other_version = av.rsplit_once('/').is_some_and(|(g, v)| {
-                    g == self.def.group
-                        && self
-                            .cluster
-                            .resources
-                            .find(g, v, &self.def.resource)
-                            .is_some()
+                    g == self.def.group && self.cluster.resources.find(g, v, &self.def.resource).is_some()
                 });
                 if !other_version {
                     return Err(ApiError::bad_request(format!(
@@ -592,9 +546,11 @@ impl<'a> RequestCtx<'a> {
         if !self.def.namespaced {
             return Ok(());
         }
-        let ns = self.path.namespace.as_deref().ok_or_else(|| {
-            ApiError::bad_request("a namespace is required to create a namespaced object")
-        })?;
+        let ns = self
+            .path
+            .namespace
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("a namespace is required to create a namespaced object"))?;
         match self.cluster.namespace_state(ns) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(true) => Err(ApiError::new(
@@ -634,9 +590,7 @@ impl<'a> RequestCtx<'a> {
 
     /// Fill in what the server owns on a new object.
     fn prepare_new(&self, obj: &mut Value, now: &str) {
-        let meta = obj["metadata"]
-            .as_object_mut()
-            .expect("checked to be an object");
+        let meta = obj["metadata"].as_object_mut().expect("checked to be an object");
         for k in [
             "uid",
             "resourceVersion",
@@ -710,21 +664,13 @@ impl<'a> RequestCtx<'a> {
         apply::track_update(None, &mut obj, &self.write_ctx(&manager, &now));
         if self.dry_run {
             if self.cluster.store.get(&self.gr, self.ns(), &name).is_some() {
-                return Err(ApiError::already_exists(
-                    &self.def.group,
-                    &self.def.resource,
-                    &name,
-                ));
+                return Err(ApiError::already_exists(&self.def.group, &self.def.resource, &name));
             }
             return Ok(self.respond_value(201, obj));
         }
         let stored = self.cluster.store.transact(|t| {
             if t.get(&self.gr, self.ns(), &name).is_some() {
-                return Err(ApiError::already_exists(
-                    &self.def.group,
-                    &self.def.resource,
-                    &name,
-                ));
+                return Err(ApiError::already_exists(&self.def.group, &self.def.resource, &name));
             }
             Ok(t.put(&self.gr, obj))
         })?;
@@ -753,9 +699,7 @@ impl<'a> RequestCtx<'a> {
         }
         self.check_identity(&mut obj)?;
         let current = self.current()?;
-        if let Some(rv) = obj
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
+        if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str)
             && !rv.is_empty()
             && rv != current.rv.to_string()
         {
@@ -800,9 +744,7 @@ impl<'a> RequestCtx<'a> {
         }
         self.check_identity(&mut obj)?;
         // A patch that sets resourceVersion asks for optimistic concurrency.
-        let precondition = p
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str);
+        let precondition = p.pointer("/metadata/resourceVersion").and_then(Value::as_str);
         if let Some(rv) = precondition
             && rv != current.rv.to_string()
         {
@@ -858,12 +800,10 @@ impl<'a> RequestCtx<'a> {
             )
         })?;
         let manager = self.field_manager().map(|_| manager.to_string())?;
-        let mut applied: Value = serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+        let mut applied: Value =
+            serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         if !applied.is_object() {
-            return Err(ApiError::bad_request(
-                "the apply configuration must be an object",
-            ));
+            return Err(ApiError::bad_request("the apply configuration must be an object"));
         }
         if applied.get("apiVersion").is_none() || applied.get("kind").is_none() {
             return Err(ApiError::bad_request(
@@ -915,21 +855,11 @@ impl<'a> RequestCtx<'a> {
 
     /// Finish an update or non-apply patch: keep what the client may not change, record
     /// field ownership, validate, and store.
-    fn commit(
-        &self,
-        current: &Stored,
-        new: Value,
-        manager: &str,
-        expect_rv: Option<u64>,
-    ) -> ApiResult<Response<Body>> {
+    fn commit(&self, current: &Stored, new: Value, manager: &str, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
         let now = now_rfc3339();
         let mut new = new;
         self.preserve_server_fields(&current.value, &mut new);
-        apply::track_update(
-            Some(&current.value),
-            &mut new,
-            &self.write_ctx(manager, &now),
-        );
+        apply::track_update(Some(&current.value), &mut new, &self.write_ctx(manager, &now));
         self.commit_tracked(current, new, expect_rv)
     }
 
@@ -980,12 +910,7 @@ impl<'a> RequestCtx<'a> {
         }
     }
 
-    fn commit_tracked(
-        &self,
-        current: &Stored,
-        mut new: Value,
-        expect_rv: Option<u64>,
-    ) -> ApiResult<Response<Body>> {
+    fn commit_tracked(&self, current: &Stored, mut new: Value, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
         // Generation counts spec changes: anything outside metadata and status.
         if objects::has_generation(&self.def) {
             let strip = |v: &Value| {
@@ -1032,7 +957,12 @@ impl<'a> RequestCtx<'a> {
             match now_rv {
                 None => return Err(self.not_found()),
                 Some(rv) if expect_rv.is_some_and(|e| e != rv) => {
-                    return Err(ApiError::conflict(&self.def.group, &self.def.resource, &name, "the object has been modified; please apply your changes to the latest version and try again"));
+                    return Err(ApiError::conflict(
+                        &self.def.group,
+                        &self.def.resource,
+                        &name,
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -1040,7 +970,15 @@ impl<'a> RequestCtx<'a> {
             if finalized {
                 // The last finalizer is gone from an object being deleted: it goes now.
                 let removed = t.remove(&self.gr, self.ns(), &name);
-                collect_garbage(t, stored.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default(), Propagation::Background);
+                collect_garbage(
+                    t,
+                    stored
+                        .value
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    Propagation::Background,
+                );
                 return Ok(removed.unwrap_or(stored));
             }
             Ok(stored)
@@ -1085,16 +1023,11 @@ impl<'a> RequestCtx<'a> {
         })
     }
 
-    fn write_scale(
-        &self,
-        edit: impl FnOnce(Value) -> ApiResult<Value>,
-    ) -> ApiResult<Response<Body>> {
+    fn write_scale(&self, edit: impl FnOnce(Value) -> ApiResult<Value>) -> ApiResult<Response<Body>> {
         let current = self.current()?;
         let mut scale = edit(self.scale_of(&current.value))?;
         self.check_identity(&mut scale)?;
-        if let Some(rv) = scale
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
+        if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str)
             && rv != current.rv.to_string()
         {
             return Err(ApiError::conflict(
@@ -1186,9 +1119,7 @@ impl<'a> RequestCtx<'a> {
 
     fn delete(&self, body: &[u8]) -> ApiResult<Response<Body>> {
         if self.path.subresource.is_some() {
-            return Err(ApiError::method_not_allowed(
-                "delete is not supported on subresources",
-            ));
+            return Err(ApiError::method_not_allowed("delete is not supported on subresources"));
         }
         let (policy, preconditions) = self.delete_options(body)?;
         let dry_run = self.dry_run || body_dry_run(body);
@@ -1196,10 +1127,21 @@ impl<'a> RequestCtx<'a> {
         let outcome = self.cluster.store.transact(|t| -> ApiResult<Deleted> {
             let current = t.get(&self.gr, self.ns(), &name).ok_or_else(|| self.not_found())?;
             if let Some(pre) = &preconditions {
-                let uid_ok = pre.get("uid").and_then(Value::as_str).is_none_or(|u| current.value.pointer("/metadata/uid").and_then(Value::as_str) == Some(u));
-                let rv_ok = pre.get("resourceVersion").and_then(Value::as_str).is_none_or(|rv| rv == current.rv.to_string());
+                let uid_ok = pre
+                    .get("uid")
+                    .and_then(Value::as_str)
+                    .is_none_or(|u| current.value.pointer("/metadata/uid").and_then(Value::as_str) == Some(u));
+                let rv_ok = pre
+                    .get("resourceVersion")
+                    .and_then(Value::as_str)
+                    .is_none_or(|rv| rv == current.rv.to_string());
                 if !uid_ok || !rv_ok {
-                    return Err(ApiError::conflict(&self.def.group, &self.def.resource, &name, "Precondition failed: the UID or resourceVersion in the precondition does not match"));
+                    return Err(ApiError::conflict(
+                        &self.def.group,
+                        &self.def.resource,
+                        &name,
+                        "Precondition failed: the UID or resourceVersion in the precondition does not match",
+                    ));
                 }
             }
             if dry_run {
@@ -1245,12 +1187,10 @@ impl<'a> RequestCtx<'a> {
         let filter = self.filter()?;
         let (policy, _) = self.delete_options(body)?;
         let dry_run = self.dry_run || body_dry_run(body);
-        let (objects, _, _) =
-            self.cluster
-                .store
-                .list(&self.gr, filter.namespace.as_deref(), None, None, |o| {
-                    filter.matches(o)
-                });
+        let (objects, _, _) = self
+            .cluster
+            .store
+            .list(&self.gr, filter.namespace.as_deref(), None, None, |o| filter.matches(o));
         let mut deleted = Vec::new();
         if dry_run {
             deleted = objects;
@@ -1303,11 +1243,8 @@ fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     if content_type.contains("protobuf") {
-        return protobuf::decode(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the protobuf request body could not be decoded: {e}"
-            ))
-        });
+        return protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("the protobuf request body could not be decoded: {e}")));
     }
     // NB: CBOR is not spoken. Answering 415 is what an apiserver without it does, and
     // client-go then falls back to JSON for the rest of its requests.
@@ -1321,12 +1258,10 @@ fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
         ));
     }
     if content_type.contains("yaml") {
-        return serde_yaml::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
-        });
+        return serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 fn body_dry_run(body: &[u8]) -> bool {
@@ -1373,10 +1308,7 @@ fn crd_status(obj: &mut Value) {
                 .collect()
         })
         .unwrap_or_default();
-    let names = obj
-        .pointer("/spec/names")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let names = obj.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
     obj["status"] = json!({
         "acceptedNames": names,
         "storedVersions": storage,
@@ -1387,117 +1319,14 @@ fn crd_status(obj: &mut Value) {
     });
 }
 
-/// `propagationPolicy` of a delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Propagation {
-    Background,
-    Foreground,
-    Orphan,
-}
-
-enum Deleted {
-    /// Still stored (finalizers pending), now with a `deletionTimestamp`.
-    Kept(Arc<Stored>),
-    /// Removed; the final state.
-    Gone(Arc<Stored>),
-}
-
-/// Delete one object inside a transaction, honouring finalizers, cascading to dependents
-/// (owner references) and, for a namespace, to everything in it.
-fn delete_object(
-    t: &mut Txn<'_>,
-    gr: &GroupResource,
-    obj: &Stored,
-    policy: Propagation,
-) -> Deleted {
-    let uid = obj
-        .value
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let is_namespace = gr.group.is_empty() && gr.resource == "namespaces";
-    if is_namespace {
-        let ns = obj.name().to_string();
-        for (dep_gr, key) in t.keys_in_namespace(&ns) {
-            if let Some(dep) = t.get(&dep_gr, &key.0, &key.1) {
-                delete_object(t, &dep_gr, &dep, Propagation::Background);
-            }
-        }
-        if !t.keys_in_namespace(&ns).is_empty() {
-            return Deleted::Kept(mark_terminating(t, gr, obj, true));
-        }
-    }
-    let has_finalizers = obj
-        .value
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    if has_finalizers {
-        return Deleted::Kept(mark_terminating(t, gr, obj, is_namespace));
-    }
-    let gone = t
-        .remove(gr, obj.namespace(), obj.name())
-        .expect("the object was just read in this transaction");
-    collect_garbage(t, &uid, policy);
-    Deleted::Gone(gone)
-}
-
-fn mark_terminating(
-    t: &mut Txn<'_>,
-    gr: &GroupResource,
-    obj: &Stored,
-    namespace_phase: bool,
-) -> Arc<Stored> {
-    if obj.value.pointer("/metadata/deletionTimestamp").is_some() {
-        return t
-            .get(gr, obj.namespace(), obj.name())
-            .expect("the object was just read in this transaction");
-    }
-    let mut v = obj.value.clone();
-    v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-    v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-    if namespace_phase {
-        v["status"]["phase"] = json!("Terminating");
-    }
-    t.put(gr, v)
-}
-
-/// Delete (or orphan) every object whose ownerReferences name `owner_uid`.
-fn collect_garbage(t: &mut Txn<'_>, owner_uid: &str, policy: Propagation) {
-    if owner_uid.is_empty() {
-        return;
-    }
-    for (dep_gr, key) in t.dependents_of(owner_uid) {
-        let Some(dep) = t.get(&dep_gr, &key.0, &key.1) else {
-            continue;
-        };
-        if policy == Propagation::Orphan {
-            let mut v = dep.value.clone();
-            if let Some(refs) = v
-                .pointer_mut("/metadata/ownerReferences")
-                .and_then(Value::as_array_mut)
-            {
-                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
-            }
-            t.put(&dep_gr, v);
-        } else {
-            delete_object(t, &dep_gr, &dep, Propagation::Background);
-        }
-    }
-}
-
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
     let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": [ns, name]});
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
 }
 
 fn decode_continue(token: &str) -> ApiResult<ObjKey> {
-    let bad = || {
-        ApiError::bad_request(
-            "continue key is not valid: the token is malformed; restart the list without it",
-        )
-    };
+    let bad =
+        || ApiError::bad_request("continue key is not valid: the token is malformed; restart the list without it");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;

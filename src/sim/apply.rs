@@ -96,13 +96,7 @@ fn key_of(item: &Value, key: &str) -> Option<String> {
     })
 }
 
-fn collect(
-    v: &Value,
-    builtin: bool,
-    names: &mut Vec<String>,
-    path: &mut FieldPath,
-    out: &mut FieldSet,
-) {
+fn collect(v: &Value, builtin: bool, names: &mut Vec<String>, path: &mut FieldPath, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
@@ -206,8 +200,7 @@ pub fn remove_at(value: &mut Value, path: &[Pe]) {
 fn prune_empty_parents(value: &mut Value, path: &[Pe]) {
     for k in (1..path.len()).rev() {
         let parent = &path[..k];
-        let empty = get_at(value, parent)
-            .is_some_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
+        let empty = get_at(value, parent).is_some_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
         if !empty || !matches!(parent.last(), Some(Pe::Field(_))) {
             break;
         }
@@ -336,9 +329,7 @@ pub struct Entry {
 
 impl Entry {
     fn same_owner(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
-        self.manager == manager
-            && self.operation == operation
-            && self.subresource.as_deref() == subresource
+        self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
     }
 }
 
@@ -350,11 +341,7 @@ pub fn read_entries(obj: &Value) -> Vec<Entry> {
         .map(|list| {
             list.iter()
                 .map(|e| Entry {
-                    manager: e
-                        .get("manager")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    manager: e.get("manager").and_then(Value::as_str).unwrap_or_default().to_string(),
                     operation: e
                         .get("operation")
                         .and_then(Value::as_str)
@@ -365,15 +352,8 @@ pub fn read_entries(obj: &Value) -> Vec<Entry> {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
-                    time: e
-                        .get("time")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    subresource: e
-                        .get("subresource")
-                        .and_then(Value::as_str)
-                        .map(String::from),
+                    time: e.get("time").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    subresource: e.get("subresource").and_then(Value::as_str).map(String::from),
                     set: e.get("fieldsV1").map(decode).unwrap_or_default(),
                 })
                 .collect()
@@ -469,14 +449,10 @@ fn applied_part(applied: &Value, part: Part) -> Value {
     let mut v = applied.clone();
     if let Some(m) = v.as_object_mut() {
         match part {
-            Part::Main {
-                include_status: false,
-            } => {
+            Part::Main { include_status: false } => {
                 m.remove("status");
             }
-            Part::Status => {
-                m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"))
-            }
+            Part::Status => m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")),
             Part::Main { .. } => {}
         }
         if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -495,12 +471,7 @@ fn applied_part(applied: &Value, part: Part) -> Value {
 /// # Errors
 /// 409 `Conflict` listing every field another manager owns with a different value, unless
 /// `force` takes them over.
-pub fn apply(
-    current: Option<&Value>,
-    applied: &Value,
-    force: bool,
-    ctx: &WriteCtx<'_>,
-) -> Result<Value, ApiError> {
+pub fn apply(current: Option<&Value>, applied: &Value, force: bool, ctx: &WriteCtx<'_>) -> Result<Value, ApiError> {
     let applied = applied_part(applied, ctx.part);
     let new_set = field_set(&applied, ctx.builtin, ctx.part);
     let Some(current) = current else {
@@ -566,11 +537,7 @@ pub fn apply(
         .filter(|e| mine(e))
         .flat_map(|e| e.set.iter().cloned())
         .collect();
-    let others: Vec<&FieldPath> = entries
-        .iter()
-        .filter(|e| !mine(e))
-        .flat_map(|e| e.set.iter())
-        .collect();
+    let others: Vec<&FieldPath> = entries.iter().filter(|e| !mine(e)).flat_map(|e| e.set.iter()).collect();
     for p in previous.difference(&new_set) {
         if !others.iter().any(|o| o.starts_with(p)) {
             remove_at(&mut obj, p);
@@ -616,9 +583,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, ctx: &WriteCtx<'_>) {
                 // A list element's own marker changes hands only when the element is new;
                 // editing a field inside it changes that field's owner, not the element's.
                 .filter(|p| {
-                    !old_set.contains(*p)
-                        || (!matches!(p.last(), Some(Pe::Key(_)))
-                            && get_at(old, p) != get_at(new, p))
+                    !old_set.contains(*p) || (!matches!(p.last(), Some(Pe::Key(_))) && get_at(old, p) != get_at(new, p))
                 })
                 .cloned()
                 .collect();
@@ -663,9 +628,7 @@ mod tests {
             api_version: "apps/v1",
             subresource: None,
             builtin: true,
-            part: Part::Main {
-                include_status: false,
-            },
+            part: Part::Main { include_status: false },
             now: "2026-01-01T00:00:00Z",
         }
     }
@@ -678,18 +641,9 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip() {
-        let set = field_set(
-            &cfg(1, "a"),
-            true,
-            Part::Main {
-                include_status: false,
-            },
-        );
+        let set = field_set(&cfg(1, "a"), true, Part::Main { include_status: false });
         let enc = encode(&set);
-        assert!(
-            enc["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["."]
-                .is_object()
-        );
+        assert!(enc["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["."].is_object());
         assert_eq!(decode(&enc), set);
     }
 
@@ -706,8 +660,7 @@ mod tests {
         let err = apply(Some(&shared), &cfg(3, "a"), false, &ctx("carol")).unwrap_err();
         assert_eq!(err.code, 409);
         assert!(
-            err.message
-                .contains("conflict with \"alice\": .spec.replicas"),
+            err.message.contains("conflict with \"alice\": .spec.replicas"),
             "{}",
             err.message
         );
@@ -715,10 +668,9 @@ mod tests {
         let forced = apply(Some(&shared), &cfg(3, "a"), true, &ctx("carol")).unwrap();
         assert_eq!(forced["spec"]["replicas"], 3);
         for e in read_entries(&forced) {
-            let owns = e.set.contains(&vec![
-                Pe::Field("spec".into()),
-                Pe::Field("replicas".into()),
-            ]);
+            let owns = e
+                .set
+                .contains(&vec![Pe::Field("spec".into()), Pe::Field("replicas".into())]);
             assert_eq!(owns, e.manager == "carol", "{}", e.manager);
         }
     }
@@ -727,10 +679,7 @@ mod tests {
     fn dropped_fields_are_removed_unless_shared() {
         let created = apply(None, &cfg(1, "a"), false, &ctx("alice")).unwrap();
         let mut smaller = cfg(1, "a");
-        smaller["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("labels");
+        smaller["metadata"].as_object_mut().unwrap().remove("labels");
         let after = apply(Some(&created), &smaller, false, &ctx("alice")).unwrap();
         assert!(after["metadata"].get("labels").is_none());
     }
@@ -742,20 +691,18 @@ mod tests {
         edited["spec"]["replicas"] = json!(5);
         track_update(Some(&created), &mut edited, &ctx("kubectl-edit"));
         let entries = read_entries(&edited);
-        let edit = entries
-            .iter()
-            .find(|e| e.manager == "kubectl-edit")
-            .unwrap();
+        let edit = entries.iter().find(|e| e.manager == "kubectl-edit").unwrap();
         assert_eq!(edit.operation, "Update");
-        assert!(edit.set.contains(&vec![
-            Pe::Field("spec".into()),
-            Pe::Field("replicas".into())
-        ]));
+        assert!(
+            edit.set
+                .contains(&vec![Pe::Field("spec".into()), Pe::Field("replicas".into())])
+        );
         let alice = entries.iter().find(|e| e.manager == "alice").unwrap();
-        assert!(!alice.set.contains(&vec![
-            Pe::Field("spec".into()),
-            Pe::Field("replicas".into())
-        ]));
+        assert!(
+            !alice
+                .set
+                .contains(&vec![Pe::Field("spec".into()), Pe::Field("replicas".into())])
+        );
         // Now alice re-applying replicas=1 conflicts with kubectl-edit.
         assert_eq!(
             apply(Some(&edited), &cfg(1, "a"), false, &ctx("alice"))

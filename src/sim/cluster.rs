@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::behavior::{Behavior, fnv1a};
 use super::resources::{GroupResource, ResourceDef, ResourceTable};
 use super::store::{Store, Stored};
 
@@ -41,10 +42,7 @@ pub enum Identity {
     /// Full access (`cluster-admin`).
     Admin,
     /// Access only inside these namespaces, as a namespaced RoleBinding would give.
-    Restricted {
-        user: String,
-        namespaces: Vec<String>,
-    },
+    Restricted { user: String, namespaces: Vec<String> },
 }
 
 /// A token limited to some namespaces.
@@ -92,6 +90,10 @@ pub struct Cluster {
     pub credentials: Credentials,
     pub store: Store,
     pub resources: ResourceTable,
+    /// How workloads behave (readiness, failures, logs).
+    pub behavior: Behavior,
+    /// Seed for everything this cluster randomises.
+    pub seed: u64,
     next_ip: AtomicU32,
 }
 
@@ -105,6 +107,8 @@ impl Cluster {
         kubernetes_version: String,
         address: String,
         credentials: Credentials,
+        behavior: Behavior,
+        seed: u64,
     ) -> Arc<Self> {
         let cluster = Arc::new(Self {
             name,
@@ -113,6 +117,8 @@ impl Cluster {
             credentials,
             store: Store::default(),
             resources: ResourceTable::default(),
+            behavior,
+            seed,
             next_ip: AtomicU32::new(1),
         });
         cluster.seed();
@@ -125,17 +131,23 @@ impl Cluster {
         let sa_gr = gr("", "serviceaccounts");
         self.store.transact(|t| {
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-                t.put(&ns_gr, json!({
-                    "kind": "Namespace", "apiVersion": "v1",
-                    "metadata": {"name": ns, "uid": new_uid(), "creationTimestamp": now,
-                        "labels": {"kubernetes.io/metadata.name": ns}},
-                    "spec": {"finalizers": ["kubernetes"]},
-                    "status": {"phase": "Active"},
-                }));
-                t.put(&sa_gr, json!({
-                    "kind": "ServiceAccount", "apiVersion": "v1",
-                    "metadata": {"name": "default", "namespace": ns, "uid": new_uid(), "creationTimestamp": now},
-                }));
+                t.put(
+                    &ns_gr,
+                    json!({
+                        "kind": "Namespace", "apiVersion": "v1",
+                        "metadata": {"name": ns, "uid": new_uid(), "creationTimestamp": now,
+                            "labels": {"kubernetes.io/metadata.name": ns}},
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    }),
+                );
+                t.put(
+                    &sa_gr,
+                    json!({
+                        "kind": "ServiceAccount", "apiVersion": "v1",
+                        "metadata": {"name": "default", "namespace": ns, "uid": new_uid(), "creationTimestamp": now},
+                    }),
+                );
             }
             t.put(&gr("", "services"), json!({
                 "kind": "Service", "apiVersion": "v1",
@@ -147,7 +159,39 @@ impl Cluster {
                     "internalTrafficPolicy": "Cluster"},
                 "status": {"loadBalancer": {}},
             }));
+            for i in 0..self.behavior.nodes {
+                t.put(&gr("", "nodes"), self.node(i, &now));
+            }
         });
+    }
+
+    /// A Ready node with capacity, as a kubelet registers it.
+    fn node(&self, i: usize, now: &str) -> Value {
+        let name = format!("{}-node-{i}", self.name);
+        let role = if i == 0 { "control-plane" } else { "worker" };
+        json!({
+            "kind": "Node", "apiVersion": "v1",
+            "metadata": {"name": name, "uid": new_uid(), "creationTimestamp": now, "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                format!("node-role.kubernetes.io/{role}"): "",
+            }},
+            "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]},
+            "status": {
+                "capacity": {"cpu": "4", "memory": "16367268Ki", "pods": "110", "ephemeral-storage": "102687672Ki"},
+                "allocatable": {"cpu": "4", "memory": "16264868Ki", "pods": "110", "ephemeral-storage": "102687672Ki"},
+                "conditions": [
+                    {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                    {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                    {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                ],
+                "addresses": [{"type": "InternalIP", "address": format!("172.18.0.{}", i + 2)}, {"type": "Hostname", "address": name}],
+                "nodeInfo": {"kubeletVersion": self.kubernetes_version, "kubeProxyVersion": self.kubernetes_version,
+                    "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-muster-sim", "containerRuntimeVersion": "containerd://1.7.24",
+                    "operatingSystem": "linux", "architecture": "amd64", "machineID": format!("{:032x}", fnv1a(name.as_bytes())),
+                    "systemUUID": new_uid(), "bootID": new_uid()},
+            },
+        })
     }
 
     /// The next Service cluster IP (`10.96.x.y`); the address is only ever printed.

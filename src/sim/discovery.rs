@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::behavior::fnv1a;
 use super::resources::{ALL_VERBS, ResourceDef};
 
 /// `/version` for a simulated cluster of Kubernetes `version` (e.g. `v1.32.4`).
@@ -106,25 +107,19 @@ fn group_doc(group: &str, versions: &[String]) -> Value {
 /// `/apis`.
 #[must_use]
 pub fn group_list(defs: &[Arc<ResourceDef>]) -> Value {
-    let groups: Vec<Value> = groups(defs)
-        .iter()
-        .map(|(g, vs)| group_doc(g, vs))
-        .collect();
+    let groups: Vec<Value> = groups(defs).iter().map(|(g, vs)| group_doc(g, vs)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/<group>`, or `None` when the group is not served.
 #[must_use]
 pub fn group(defs: &[Arc<ResourceDef>], name: &str) -> Option<Value> {
-    groups(defs)
-        .into_iter()
-        .find(|(g, _)| g == name)
-        .map(|(g, vs)| {
-            let mut doc = group_doc(&g, &vs);
-            doc["kind"] = json!("APIGroup");
-            doc["apiVersion"] = json!("v1");
-            doc
-        })
+    groups(defs).into_iter().find(|(g, _)| g == name).map(|(g, vs)| {
+        let mut doc = group_doc(&g, &vs);
+        doc["kind"] = json!("APIGroup");
+        doc["apiVersion"] = json!("v1");
+        doc
+    })
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`, or `None` when that group-version is not served.
@@ -171,9 +166,7 @@ pub fn resource_list(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> O
     } else {
         format!("{group}/{version}")
     };
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
 /// The OpenAPI v3 path key of a group-version (`api/v1`, `apis/apps/v1`).
@@ -190,10 +183,7 @@ fn openapi_key(group: &str, version: &str) -> String {
 #[must_use]
 pub fn openapi_root(defs: &[Arc<ResourceDef>]) -> Value {
     let mut paths = serde_json::Map::new();
-    let mut gvs: Vec<(String, String)> = defs
-        .iter()
-        .map(|d| (d.group.clone(), d.version.clone()))
-        .collect();
+    let mut gvs: Vec<(String, String)> = defs.iter().map(|d| (d.group.clone(), d.version.clone())).collect();
     gvs.sort();
     gvs.dedup();
     for (g, v) in gvs {
@@ -206,12 +196,6 @@ pub fn openapi_root(defs: &[Arc<ResourceDef>]) -> Value {
         );
     }
     json!({"paths": paths})
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }
 
 /// The OpenAPI v3 document of one group-version. It declares each kind's operations and
@@ -235,11 +219,7 @@ pub fn openapi_doc(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Opt
     let mut paths = serde_json::Map::new();
     for d in served {
         let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
-        let scope = if d.namespaced {
-            "/namespaces/{namespace}"
-        } else {
-            ""
-        };
+        let scope = if d.namespaced { "/namespaces/{namespace}" } else { "" };
         let item = format!("{prefix}{scope}/{}/{{name}}", d.resource);
         let collection = format!("{prefix}{scope}/{}", d.resource);
         let op = |action: &str, params: Vec<Value>| {
@@ -251,13 +231,7 @@ pub fn openapi_doc(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Opt
                 "x-kubernetes-group-version-kind": gvk,
             })
         };
-        let write_params = || {
-            vec![
-                query("dryRun"),
-                query("fieldManager"),
-                query("fieldValidation"),
-            ]
-        };
+        let write_params = || vec![query("dryRun"), query("fieldManager"), query("fieldValidation")];
         let mut patch_params = write_params();
         patch_params.push(query("force"));
         paths.insert(
@@ -289,16 +263,9 @@ mod tests {
 
     #[test]
     fn version_priority() {
-        let mut v = vec![
-            "v1alpha1", "v2beta1", "v1", "foo", "v1beta2", "v2", "v1beta1",
-        ];
+        let mut v = vec!["v1alpha1", "v2beta1", "v1", "foo", "v1beta2", "v2", "v1beta1"];
         v.sort_by(|a, b| compare_versions(a, b));
-        assert_eq!(
-            v,
-            [
-                "v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"
-            ]
-        );
+        assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
     }
 
     #[test]

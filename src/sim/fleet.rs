@@ -19,8 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::behavior::{Behavior, fnv1a};
 use super::cluster::{Cluster, Credentials, RestrictedToken, Token};
-use super::server;
+use super::{controller, server};
 use super::tls::{self, TlsError};
 
 /// How to start a fleet.
@@ -40,6 +41,8 @@ pub struct FleetOptions {
     pub restricted_namespaces: Vec<String>,
     /// Address to listen on.
     pub bind: IpAddr,
+    /// How workloads behave in every cluster.
+    pub behavior: Behavior,
 }
 
 impl Default for FleetOptions {
@@ -52,6 +55,7 @@ impl Default for FleetOptions {
             kubernetes_version: "v1.32.4".into(),
             restricted_namespaces: vec!["default".into()],
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            behavior: Behavior::default(),
         }
     }
 }
@@ -84,6 +88,12 @@ impl FleetOptions {
     #[must_use]
     pub fn kubernetes_version(mut self, version: impl Into<String>) -> Self {
         self.kubernetes_version = version.into();
+        self
+    }
+
+    #[must_use]
+    pub fn behavior(mut self, behavior: Behavior) -> Self {
+        self.behavior = behavior;
         self
     }
 
@@ -186,17 +196,15 @@ impl Fleet {
         let mut rng = fastrand::Rng::new();
         for i in 0..options.clusters {
             let name = format!("{}-{i:03}", options.name_prefix);
-            let port = options.base_port.map_or(0, |b| {
-                b + u16::try_from(i).expect("checked against the port range")
-            });
+            let port = options
+                .base_port
+                .map_or(0, |b| b + u16::try_from(i).expect("checked against the port range"));
             let addr = SocketAddr::new(options.bind, port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| SimError::Bind {
-                    cluster: name.clone(),
-                    addr,
-                    source,
-                })?;
+            let listener = TcpListener::bind(addr).await.map_err(|source| SimError::Bind {
+                cluster: name.clone(),
+                addr,
+                source,
+            })?;
             let local = listener.local_addr().map_err(|source| SimError::Bind {
                 cluster: name.clone(),
                 addr,
@@ -211,16 +219,20 @@ impl Fleet {
                     namespaces: options.restricted_namespaces.clone(),
                 }),
             };
+            let seed = options.seed ^ fnv1a(name.as_bytes());
             let state = Cluster::new(
                 name.clone(),
                 options.kubernetes_version.clone(),
                 local.to_string(),
                 credentials,
+                options.behavior.clone(),
+                seed,
             );
             let url = match local.ip() {
                 IpAddr::V6(ip) => format!("https://[{ip}]:{}", local.port()),
                 IpAddr::V4(ip) => format!("https://{ip}:{}", local.port()),
             };
+            tasks.push(tokio::spawn(controller::run(state.clone(), shutdown_rx.clone())));
             tasks.push(tokio::spawn(server::serve(
                 listener,
                 TlsAcceptor::from(tls.server_config),
@@ -257,14 +269,11 @@ impl Fleet {
     /// The first cluster is the current context.
     #[must_use]
     pub fn kubeconfig(&self) -> String {
-        kubeconfig_yaml(self.clusters.iter().map(|c| {
-            (
-                c.name.clone(),
-                c,
-                c.admin_token().expose().to_string(),
-                None,
-            )
-        }))
+        kubeconfig_yaml(
+            self.clusters
+                .iter()
+                .map(|c| (c.name.clone(), c, c.admin_token().expose().to_string(), None)),
+        )
     }
 
     /// A kubeconfig whose contexts (`<cluster>-restricted`) use the namespace-restricted
@@ -300,9 +309,7 @@ impl Fleet {
     }
 }
 
-fn kubeconfig_yaml<'a>(
-    entries: impl Iterator<Item = (String, &'a ClusterHandle, String, Option<String>)>,
-) -> String {
+fn kubeconfig_yaml<'a>(entries: impl Iterator<Item = (String, &'a ClusterHandle, String, Option<String>)>) -> String {
     use base64::Engine as _;
     let mut clusters = Vec::new();
     let mut users = Vec::new();

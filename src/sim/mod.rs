@@ -4,9 +4,12 @@
 
 pub mod api;
 pub mod apply;
+pub mod behavior;
 pub mod cluster;
+pub mod controller;
 pub mod discovery;
 pub mod fleet;
+pub mod gc;
 pub mod objects;
 pub mod patch;
 pub mod protobuf;

@@ -97,10 +97,7 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
                     );
                 }
             }
-        } else if obj
-            .pointer(&format!("/metadata/{field}"))
-            .is_some_and(|v| !v.is_null())
-        {
+        } else if obj.pointer(&format!("/metadata/{field}")).is_some_and(|v| !v.is_null()) {
             bad(
                 &format!("metadata.{field}"),
                 "Invalid value: must be a map of strings".into(),
@@ -109,54 +106,33 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
     }
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
-            if let Err(e) = crate::selector::LabelSelector::parse(&format!(
-                "{k}={}",
-                v.as_str().unwrap_or_default()
-            )) {
-                bad(
-                    "metadata.labels",
-                    format!("Invalid value: {k:?}: {}", e.message),
-                );
+            if let Err(e) = crate::selector::LabelSelector::parse(&format!("{k}={}", v.as_str().unwrap_or_default())) {
+                bad("metadata.labels", format!("Invalid value: {k:?}: {}", e.message));
             }
         }
     }
     if def.is_builtin() {
         let containers_at = |p: &str| obj.pointer(p).and_then(Value::as_array);
-        let check_containers = |prefix: &str,
-                                list: Option<&Vec<Value>>,
-                                causes: &mut Vec<(String, String)>| {
-            match list {
-                None => causes.push((prefix.to_string(), "Required value".into())),
-                Some(cs) if cs.is_empty() => {
-                    causes.push((prefix.to_string(), "Required value".into()))
-                }
-                Some(cs) => {
-                    for (i, c) in cs.iter().enumerate() {
-                        if c.get("name")
-                            .and_then(Value::as_str)
-                            .is_none_or(|n| !is_dns1123_label(n))
-                        {
-                            causes.push((
-                                format!("{prefix}[{i}].name"),
-                                "Required value: a DNS-1123 label".into(),
-                            ));
-                        }
-                        if c.get("image")
-                            .and_then(Value::as_str)
-                            .is_none_or(str::is_empty)
-                        {
-                            causes.push((format!("{prefix}[{i}].image"), "Required value".into()));
-                        }
+        let check_containers = |prefix: &str, list: Option<&Vec<Value>>, causes: &mut Vec<(String, String)>| match list
+        {
+            None => causes.push((prefix.to_string(), "Required value".into())),
+            Some(cs) if cs.is_empty() => causes.push((prefix.to_string(), "Required value".into())),
+            Some(cs) => {
+                for (i, c) in cs.iter().enumerate() {
+                    if c.get("name")
+                        .and_then(Value::as_str)
+                        .is_none_or(|n| !is_dns1123_label(n))
+                    {
+                        causes.push((format!("{prefix}[{i}].name"), "Required value: a DNS-1123 label".into()));
+                    }
+                    if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+                        causes.push((format!("{prefix}[{i}].image"), "Required value".into()));
                     }
                 }
             }
         };
         if def.kind == "Pod" {
-            check_containers(
-                "spec.containers",
-                containers_at("/spec/containers"),
-                &mut causes,
-            );
+            check_containers("spec.containers", containers_at("/spec/containers"), &mut causes);
         }
         if WORKLOADS.contains(&def.kind.as_str()) {
             check_containers(
@@ -165,20 +141,13 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
                 &mut causes,
             );
             let selector = obj.pointer("/spec/selector");
-            match selector
-                .and_then(|s| s.get("matchLabels"))
-                .and_then(Value::as_object)
-            {
+            match selector.and_then(|s| s.get("matchLabels")).and_then(Value::as_object) {
                 None if selector.and_then(|s| s.get("matchExpressions")).is_none() => {
                     causes.push(("spec.selector".into(), "Required value".into()));
                 }
                 Some(want) => {
-                    let labels = obj
-                        .pointer("/spec/template/metadata/labels")
-                        .and_then(Value::as_object);
-                    let ok = want
-                        .iter()
-                        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+                    let labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+                    let ok = want.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
                     if !ok {
                         causes.push((
                             "spec.template.metadata.labels".into(),
@@ -246,17 +215,9 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
     }
     let pod_spec = |obj: &mut Value, prefix: &str| {
         set_default(obj, &format!("{prefix}/restartPolicy"), json!("Always"));
-        set_default(
-            obj,
-            &format!("{prefix}/terminationGracePeriodSeconds"),
-            json!(30),
-        );
+        set_default(obj, &format!("{prefix}/terminationGracePeriodSeconds"), json!(30));
         set_default(obj, &format!("{prefix}/dnsPolicy"), json!("ClusterFirst"));
-        set_default(
-            obj,
-            &format!("{prefix}/schedulerName"),
-            json!("default-scheduler"),
-        );
+        set_default(obj, &format!("{prefix}/schedulerName"), json!("default-scheduler"));
         set_default(obj, &format!("{prefix}/securityContext"), json!({}));
         if let Some(cs) = obj
             .pointer_mut(&format!("{prefix}/containers"))
@@ -295,10 +256,7 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
                 .unwrap_or_default()
                 .to_string();
             set_default(obj, "/metadata/labels", json!({}));
-            if let Some(labels) = obj
-                .pointer_mut("/metadata/labels")
-                .and_then(Value::as_object_mut)
-            {
+            if let Some(labels) = obj.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
             set_default(obj, "/spec/finalizers", json!(["kubernetes"]));
@@ -317,35 +275,21 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
             let (strategy, rolling) = match def.kind.as_str() {
                 "Deployment" => {
                     set_default(obj, "/spec/progressDeadlineSeconds", json!(600));
-                    (
-                        "/spec/strategy",
-                        json!({"maxSurge": "25%", "maxUnavailable": "25%"}),
-                    )
+                    ("/spec/strategy", json!({"maxSurge": "25%", "maxUnavailable": "25%"}))
                 }
                 "StatefulSet" => {
                     set_default(obj, "/spec/podManagementPolicy", json!("OrderedReady"));
                     ("/spec/updateStrategy", json!({"partition": 0}))
                 }
-                "DaemonSet" => (
-                    "/spec/updateStrategy",
-                    json!({"maxSurge": 0, "maxUnavailable": 1}),
-                ),
+                "DaemonSet" => ("/spec/updateStrategy", json!({"maxSurge": 0, "maxUnavailable": 1})),
                 _ => ("/spec/updateStrategy", json!({})),
             };
             set_default(obj, &format!("{strategy}/type"), json!("RollingUpdate"));
-            if obj
-                .pointer(&format!("{strategy}/type"))
-                .and_then(Value::as_str)
-                == Some("RollingUpdate")
-            {
+            if obj.pointer(&format!("{strategy}/type")).and_then(Value::as_str) == Some("RollingUpdate") {
                 set_default(obj, &format!("{strategy}/rollingUpdate"), rolling);
             }
             pod_spec(obj, "/spec/template/spec");
-            set_default(
-                obj,
-                "/spec/template/metadata/creationTimestamp",
-                Value::Null,
-            );
+            set_default(obj, "/spec/template/metadata/creationTimestamp", Value::Null);
         }
         "Service" => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
@@ -370,13 +314,10 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
         }
         "Secret" => {
             set_default(obj, "/type", json!("Opaque"));
-            if let Some(Value::Object(string_data)) =
-                obj.as_object_mut().and_then(|m| m.remove("stringData"))
-            {
+            if let Some(Value::Object(string_data)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
                 use base64::Engine as _;
                 for (k, v) in string_data {
-                    let encoded = base64::engine::general_purpose::STANDARD
-                        .encode(v.as_str().unwrap_or_default());
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default());
                     set_default(obj, "/data", json!({}));
                     obj["data"][k] = json!(encoded);
                 }
@@ -420,11 +361,7 @@ mod tests {
             "{}",
             e.message
         );
-        assert!(
-            e.message.contains("spec.template.metadata.labels"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("spec.template.metadata.labels"), "{}", e.message);
     }
 
     #[test]
@@ -439,10 +376,7 @@ mod tests {
         );
         let mut ns = json!({"metadata": {"name": "shop"}});
         apply_defaults(def("Namespace"), &mut ns, || unreachable!());
-        assert_eq!(
-            ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
-            "shop"
-        );
+        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "shop");
         assert_eq!(ns["status"]["phase"], "Active");
         let mut s = json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}});
         apply_defaults(def("Secret"), &mut s, || unreachable!());

@@ -68,9 +68,7 @@ pub fn list_type(builtin: bool, path: &[String]) -> ListType {
 /// `BadRequest` when the patch is not a JSON object.
 pub fn merge_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
     if !patch.is_object() {
-        return Err(ApiError::bad_request(
-            "json merge patch must be a JSON object",
-        ));
+        return Err(ApiError::bad_request("json merge patch must be a JSON object"));
     }
     json_patch::merge(target, patch);
     Ok(())
@@ -82,8 +80,8 @@ pub fn merge_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
 /// `BadRequest` for a malformed patch; `Invalid`-like 422 when an operation cannot apply
 /// (kube-apiserver answers 422 for a failed `test` or a missing path).
 pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     json_patch::patch(target, &ops).map_err(|e| {
         ApiError::new(
             422,
@@ -99,9 +97,7 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
 /// `BadRequest` when the patch is not an object or a directive is malformed.
 pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
     let Value::Object(p) = patch else {
-        return Err(ApiError::bad_request(
-            "strategic merge patch must be a JSON object",
-        ));
+        return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
     };
     let mut path = Vec::new();
     let merged = merge_map(target.take(), p, &mut path)?;
@@ -113,11 +109,7 @@ const SET_ORDER: &str = "$setElementOrder/";
 const DELETE_FROM: &str = "$deleteFromPrimitiveList/";
 
 /// Merge a patch map into a target; `None` means the map itself was deleted.
-fn merge_map(
-    target: Value,
-    patch: &Map<String, Value>,
-    path: &mut Vec<String>,
-) -> ApiResult<Option<Value>> {
+fn merge_map(target: Value, patch: &Map<String, Value>, path: &mut Vec<String>) -> ApiResult<Option<Value>> {
     let mut target = match target {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -152,8 +144,7 @@ fn merge_map(
             continue;
         }
         if let Some(field) = key.strip_prefix(DELETE_FROM) {
-            if let (Some(Value::Array(list)), Some(remove)) = (target.get_mut(field), pv.as_array())
-            {
+            if let (Some(Value::Array(list)), Some(remove)) = (target.get_mut(field), pv.as_array()) {
                 list.retain(|v| !remove.contains(v));
             }
             continue;
@@ -171,9 +162,7 @@ fn merge_map(
             }
             Value::Array(items) => {
                 let cur = target.remove(key);
-                let order = patch
-                    .get(&format!("{SET_ORDER}{key}"))
-                    .and_then(Value::as_array);
+                let order = patch.get(&format!("{SET_ORDER}{key}")).and_then(Value::as_array);
                 let merged = merge_list(cur, items, order, path)?;
                 target.insert(key.clone(), merged);
             }
@@ -297,10 +286,7 @@ fn reorder(items: Vec<Value>, order: &[Value], lt: ListType) -> Vec<Value> {
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let rank = order_ids
-                .iter()
-                .position(|o| *o == ident(&v))
-                .unwrap_or(usize::MAX);
+            let rank = order_ids.iter().position(|o| *o == ident(&v)).unwrap_or(usize::MAX);
             (rank, i, v)
         })
         .collect();
@@ -342,19 +328,17 @@ mod tests {
     #[test]
     fn strategic_directives() {
         let mut d = deploy();
-        strategic_merge_patch(&mut d, &json!({
-            "metadata": {"labels": {"app": null, "tier": "fe"}, "finalizers": ["b"]},
-            "spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}
-        })).unwrap();
+        strategic_merge_patch(
+            &mut d,
+            &json!({
+                "metadata": {"labels": {"app": null, "tier": "fe"}, "finalizers": ["b"]},
+                "spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}
+            }),
+        )
+        .unwrap();
         assert_eq!(d["metadata"]["labels"], json!({"tier": "fe"}));
         assert_eq!(d["metadata"]["finalizers"], json!(["a", "b"]));
-        assert_eq!(
-            d["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(d["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1);
 
         let mut d = deploy();
         strategic_merge_patch(
@@ -377,11 +361,7 @@ mod tests {
         assert_eq!(d["metadata"]["finalizers"], json!([]));
 
         let mut d = deploy();
-        strategic_merge_patch(
-            &mut d,
-            &json!({"spec": {"$patch": "replace", "replicas": 5}}),
-        )
-        .unwrap();
+        strategic_merge_patch(&mut d, &json!({"spec": {"$patch": "replace", "replicas": 5}})).unwrap();
         assert_eq!(d["spec"], json!({"replicas": 5}));
     }
 
@@ -410,17 +390,11 @@ mod tests {
         .unwrap();
         assert_eq!(d["spec"]["replicas"], 4);
         assert_eq!(
-            json_patch(
-                &mut d,
-                &json!([{"op": "test", "path": "/spec/replicas", "value": 1}])
-            )
-            .unwrap_err()
-            .code,
+            json_patch(&mut d, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}]))
+                .unwrap_err()
+                .code,
             422
         );
-        assert_eq!(
-            json_patch(&mut d, &json!({"op": "x"})).unwrap_err().code,
-            400
-        );
+        assert_eq!(json_patch(&mut d, &json!({"op": "x"})).unwrap_err().code, 400);
     }
 }

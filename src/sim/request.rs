@@ -47,10 +47,7 @@ impl Query {
 
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+        self.0.get(key).map(String::as_str).filter(|s| !s.is_empty())
     }
 
     /// A boolean parameter (`true`/`1`).
@@ -63,11 +60,7 @@ impl Query {
 fn segments(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect()
 }
 

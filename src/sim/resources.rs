@@ -100,8 +100,7 @@ impl ResourceDef {
     /// Whether the field selector may use `field`.
     #[must_use]
     pub fn supports_field(&self, field: &str) -> bool {
-        matches!(field, "metadata.name" | "metadata.namespace")
-            || self.field_selectors.iter().any(|f| f == field)
+        matches!(field, "metadata.name" | "metadata.namespace") || self.field_selectors.iter().any(|f| f == field)
     }
 }
 
@@ -350,11 +349,7 @@ pub static BUILTIN_DEFS: LazyLock<Vec<Arc<ResourceDef>>> = LazyLock::new(|| {
                 kind: b.kind.into(),
                 namespaced: b.namespaced,
                 short_names: b.short.iter().map(|s| (*s).to_string()).collect(),
-                categories: if b.all_category {
-                    vec!["all".into()]
-                } else {
-                    vec![]
-                },
+                categories: if b.all_category { vec!["all".into()] } else { vec![] },
                 status_subresource: b.status,
                 scale: if b.scale { scale_builtin() } else { None },
                 printer: Printer::Builtin(b.kind),
@@ -374,9 +369,7 @@ impl ResourceTable {
     /// Look up a resource by group, version and plural name.
     #[must_use]
     pub fn find(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceDef>> {
-        let hit = |d: &&Arc<ResourceDef>| {
-            d.group == group && d.version == version && d.resource == resource
-        };
+        let hit = |d: &&Arc<ResourceDef>| d.group == group && d.version == version && d.resource == resource;
         if let Some(d) = BUILTIN_DEFS.iter().find(hit) {
             return Some(d.clone());
         }
@@ -392,22 +385,14 @@ impl ResourceTable {
     #[must_use]
     pub fn all(&self) -> Vec<Arc<ResourceDef>> {
         let mut out: Vec<Arc<ResourceDef>> = BUILTIN_DEFS.clone();
-        out.extend(
-            self.custom
-                .read()
-                .expect("resource table lock")
-                .iter()
-                .cloned(),
-        );
+        out.extend(self.custom.read().expect("resource table lock").iter().cloned());
         out
     }
 
     /// Whether a group-version is served at all.
     #[must_use]
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.all()
-            .iter()
-            .any(|d| d.group == group && d.version == version)
+        self.all().iter().any(|d| d.group == group && d.version == version)
     }
 
     /// Replace the definitions contributed by one CRD (by its `group/resource`).
@@ -440,10 +425,7 @@ pub fn crd_group_resource(crd: &Value) -> ApiResult<GroupResource> {
         causes.push(("spec.group".to_string(), "Required value".to_string()));
     }
     if plural.is_empty() {
-        causes.push((
-            "spec.names.plural".to_string(),
-            "Required value".to_string(),
-        ));
+        causes.push(("spec.names.plural".to_string(), "Required value".to_string()));
     }
     if causes.is_empty() && name != format!("{plural}.{group}") {
         causes.push((
@@ -480,10 +462,8 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
             &[(field.to_string(), msg.to_string())],
         )
     };
-    let kind = str_at(crd, "/spec/names/kind")
-        .ok_or_else(|| invalid("spec.names.kind", "Required value"))?;
-    let scope =
-        str_at(crd, "/spec/scope").ok_or_else(|| invalid("spec.scope", "Required value"))?;
+    let kind = str_at(crd, "/spec/names/kind").ok_or_else(|| invalid("spec.names.kind", "Required value"))?;
+    let scope = str_at(crd, "/spec/scope").ok_or_else(|| invalid("spec.scope", "Required value"))?;
     if scope != "Namespaced" && scope != "Cluster" {
         return Err(invalid(
             "spec.scope",
@@ -494,28 +474,17 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
         .pointer("/spec/versions")
         .and_then(Value::as_array)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            invalid(
-                "spec.versions",
-                "Required value: must have at least one version",
-            )
-        })?;
+        .ok_or_else(|| invalid("spec.versions", "Required value: must have at least one version"))?;
     let strings = |p: &str| -> Vec<String> {
         crd.pointer(p)
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default()
     };
     let mut defs = Vec::new();
     let mut storage_versions = 0;
     for (i, v) in versions.iter().enumerate() {
-        let vname = str_at(v, "/name")
-            .ok_or_else(|| invalid(&format!("spec.versions[{i}].name"), "Required value"))?;
+        let vname = str_at(v, "/name").ok_or_else(|| invalid(&format!("spec.versions[{i}].name"), "Required value"))?;
         if v.get("storage").and_then(Value::as_bool) == Some(true) {
             storage_versions += 1;
         }
@@ -523,25 +492,23 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
             continue;
         }
         let subresources = v.get("subresources");
-        let scale = subresources
-            .and_then(|s| s.get("scale"))
-            .map(|s| ScaleSpec {
-                spec_replicas: json_path_to_pointer(
-                    s.get("specReplicasPath")
-                        .and_then(Value::as_str)
-                        .unwrap_or(".spec.replicas"),
-                ),
-                status_replicas: json_path_to_pointer(
-                    s.get("statusReplicasPath")
-                        .and_then(Value::as_str)
-                        .unwrap_or(".status.replicas"),
-                ),
-                label_selector: s
-                    .get("labelSelectorPath")
+        let scale = subresources.and_then(|s| s.get("scale")).map(|s| ScaleSpec {
+            spec_replicas: json_path_to_pointer(
+                s.get("specReplicasPath")
                     .and_then(Value::as_str)
-                    .map(json_path_to_pointer),
-                selector_from_spec: false,
-            });
+                    .unwrap_or(".spec.replicas"),
+            ),
+            status_replicas: json_path_to_pointer(
+                s.get("statusReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".status.replicas"),
+            ),
+            label_selector: s
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(json_path_to_pointer),
+            selector_from_spec: false,
+        });
         let columns: Vec<Column> = v
             .get("additionalPrinterColumns")
             .and_then(Value::as_array)
@@ -562,8 +529,7 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
             group: gr.group.clone(),
             version: vname.to_string(),
             resource: gr.resource.clone(),
-            singular: str_at(crd, "/spec/names/singular")
-                .map_or_else(|| kind.to_ascii_lowercase(), String::from),
+            singular: str_at(crd, "/spec/names/singular").map_or_else(|| kind.to_ascii_lowercase(), String::from),
             kind: kind.to_string(),
             namespaced: scope == "Namespaced",
             short_names: strings("/spec/names/shortNames"),
@@ -647,12 +613,7 @@ mod tests {
         assert!(e.message.contains("metadata.name"), "{}", e.message);
         let mut c = crd();
         c["spec"]["versions"][0]["storage"] = json!(false);
-        assert!(
-            defs_from_crd(&c)
-                .unwrap_err()
-                .message
-                .contains("storage version")
-        );
+        assert!(defs_from_crd(&c).unwrap_err().message.contains("storage version"));
     }
 
     #[test]

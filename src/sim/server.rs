@@ -45,8 +45,7 @@ pub async fn serve(
         let span = info_span!("sim_conn", cluster = %cluster.name, %peer);
         tokio::spawn(
             async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(error)) => {
                         debug!(%error, "TLS handshake failed");

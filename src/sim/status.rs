@@ -59,12 +59,7 @@ impl ApiError {
 
     /// A path that names no resource (apiserver answers 404 with a generic message).
     pub fn no_route() -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-        .with_details(json!({}))
+        Self::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
@@ -111,13 +106,7 @@ impl ApiError {
         }))
     }
 
-    pub fn forbidden(
-        user: &str,
-        verb: &str,
-        group: &str,
-        resource: &str,
-        namespace: Option<&str>,
-    ) -> Self {
+    pub fn forbidden(user: &str, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Self {
         let scope = match namespace {
             Some(ns) => format!(" in the namespace \"{ns}\""),
             None => " at the cluster scope".to_string(),

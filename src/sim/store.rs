@@ -263,10 +263,7 @@ impl Txn<'_> {
         let mut out = Vec::new();
         for (gr, map) in &self.inner.objects {
             let start = (namespace.to_string(), String::new());
-            for (key, _) in map
-                .range(start..)
-                .take_while(|((ns, _), _)| ns == namespace)
-            {
+            for (key, _) in map.range(start..).take_while(|((ns, _), _)| ns == namespace) {
                 out.push((gr.clone(), key.clone()));
             }
         }
@@ -283,10 +280,7 @@ impl Txn<'_> {
                     .value
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter()
-                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-                    });
+                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)));
                 if owned {
                     out.push((gr.clone(), key.clone()));
                 }
@@ -333,12 +327,7 @@ impl Txn<'_> {
     }
 
     /// Remove an object; the DELETED event carries it with the deletion's resourceVersion.
-    pub fn remove(
-        &mut self,
-        gr: &GroupResource,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Arc<Stored>> {
+    pub fn remove(&mut self, gr: &GroupResource, namespace: &str, name: &str) -> Option<Arc<Stored>> {
         let map = self.inner.objects.get_mut(gr)?;
         let previous = map.remove(&(namespace.to_string(), name.to_string()))?;
         if map.is_empty() {
@@ -386,21 +375,12 @@ mod tests {
         let (all, more, rv) = s.list(&gr(), None, None, None, |_| true);
         assert!(!more);
         assert_eq!(rv, 3);
-        let names: Vec<_> = all
-            .iter()
-            .map(|o| format!("{}/{}", o.namespace(), o.name()))
-            .collect();
+        let names: Vec<_> = all.iter().map(|o| format!("{}/{}", o.namespace(), o.name())).collect();
         assert_eq!(names, ["a/y", "a/z", "b/x"]);
         let (page, more, _) = s.list(&gr(), Some("a"), None, Some(1), |_| true);
         assert!(more);
         assert_eq!(page[0].name(), "y");
-        let (rest, more, _) = s.list(
-            &gr(),
-            Some("a"),
-            Some(&("a".into(), "y".into())),
-            Some(1),
-            |_| true,
-        );
+        let (rest, more, _) = s.list(&gr(), Some("a"), Some(&("a".into(), "y".into())), Some(1), |_| true);
         assert!(!more);
         assert_eq!(rest[0].name(), "z");
     }

@@ -28,11 +28,7 @@ fn col(name: &str, kind: &str, priority: i64, description: &str) -> Column {
     Column {
         name: name.into(),
         kind: kind.into(),
-        format: if name == "Name" {
-            "name".into()
-        } else {
-            String::new()
-        },
+        format: if name == "Name" { "name".into() } else { String::new() },
         description: description.into(),
         priority,
         json_path: None,
@@ -40,8 +36,7 @@ fn col(name: &str, kind: &str, priority: i64, description: &str) -> Column {
 }
 
 const NAME_DESC: &str = "Name must be unique within a namespace.";
-const AGE_DESC: &str =
-    "CreationTimestamp is a timestamp representing the server time when this object was created.";
+const AGE_DESC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created.";
 
 fn builtin_columns(kind: &str) -> Vec<Column> {
     let c = |n: &str, p: i64| {
@@ -160,10 +155,7 @@ fn builtin_columns(kind: &str) -> Vec<Column> {
 pub fn columns(def: &ResourceDef) -> Vec<Column> {
     match &def.printer {
         Printer::Builtin(kind) => builtin_columns(kind),
-        Printer::Default => vec![
-            col("Name", "string", 0, NAME_DESC),
-            col("Age", "date", 0, AGE_DESC),
-        ],
+        Printer::Default => vec![col("Name", "string", 0, NAME_DESC), col("Age", "date", 0, AGE_DESC)],
         Printer::Custom(custom) => {
             let mut cols = vec![col("Name", "string", 0, NAME_DESC)];
             cols.extend(custom.iter().cloned());
@@ -222,10 +214,7 @@ fn age(obj: &Value, now: i64, pointer: &str) -> String {
     obj.pointer(pointer)
         .and_then(Value::as_str)
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map_or_else(
-            || "<unknown>".into(),
-            |t| human_duration(now - t.as_second()),
-        )
+        .map_or_else(|| "<unknown>".into(), |t| human_duration(now - t.as_second()))
 }
 
 fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
@@ -290,9 +279,7 @@ fn pod_status(obj: &Value) -> String {
     if obj.pointer("/metadata/deletionTimestamp").is_some() {
         return "Terminating".into();
     }
-    let statuses = obj
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array);
+    let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array);
     if let Some(reason) = statuses.and_then(|cs| {
         cs.iter().find_map(|c| {
             c.pointer("/state/waiting/reason")
@@ -376,12 +363,7 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
             let external = obj
                 .pointer("/spec/externalIPs")
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
                 .unwrap_or_default();
             let selector = obj
                 .pointer("/spec/selector")
@@ -408,27 +390,14 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
             json!(count(obj, "/data") + count(obj, "/binaryData")),
             json!(created),
         ],
-        "Secret" => vec![
-            name,
-            json!(s(obj, "/type")),
-            json!(count(obj, "/data")),
-            json!(created),
-        ],
+        "Secret" => vec![name, json!(s(obj, "/type")), json!(count(obj, "/data")), json!(created)],
         "ServiceAccount" => vec![
             name,
-            json!(
-                obj.pointer("/secrets")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len)
-            ),
+            json!(obj.pointer("/secrets").and_then(Value::as_array).map_or(0, Vec::len)),
             json!(created),
         ],
         "Event" => {
-            let last = if obj
-                .pointer("/lastTimestamp")
-                .and_then(Value::as_str)
-                .is_some()
-            {
+            let last = if obj.pointer("/lastTimestamp").and_then(Value::as_str).is_some() {
                 age(obj, now, "/lastTimestamp")
             } else {
                 age(obj, now, "/eventTime")
@@ -445,13 +414,9 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
                 json!(object),
                 json!(s(obj, "/involvedObject/fieldPath")),
                 json!(
-                    format!(
-                        "{}, {}",
-                        s(obj, "/source/component"),
-                        s(obj, "/source/host")
-                    )
-                    .trim_matches([',', ' '])
-                    .to_string()
+                    format!("{}, {}", s(obj, "/source/component"), s(obj, "/source/host"))
+                        .trim_matches([',', ' '])
+                        .to_string()
                 ),
                 json!(s(obj, "/message")),
                 json!(age(obj, now, "/firstTimestamp")),
@@ -464,13 +429,12 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Ready"))
-                .map_or("Unknown", |c| {
-                    if s(c, "/status") == "True" {
-                        "Ready"
-                    } else {
-                        "NotReady"
-                    }
-                });
+                .map_or(
+                    "Unknown",
+                    |c| {
+                        if s(c, "/status") == "True" { "Ready" } else { "NotReady" }
+                    },
+                );
             let roles: Vec<&str> = obj
                 .pointer("/metadata/labels")
                 .and_then(Value::as_object)
@@ -645,12 +609,7 @@ pub fn column_definitions(def: &ResourceDef) -> Vec<Value> {
 
 /// A whole Table.
 #[must_use]
-pub fn table(
-    def: &ResourceDef,
-    rows: Vec<Value>,
-    resource_version: &str,
-    continue_token: Option<&str>,
-) -> Value {
+pub fn table(def: &ResourceDef, rows: Vec<Value>, resource_version: &str, continue_token: Option<&str>) -> Value {
     let mut meta = json!({"resourceVersion": resource_version});
     if let Some(c) = continue_token {
         meta["continue"] = json!(c);
@@ -689,17 +648,11 @@ mod tests {
 
     #[test]
     fn deployment_row() {
-        let def = BUILTIN_DEFS
-            .iter()
-            .find(|d| d.kind == "Deployment")
-            .unwrap();
+        let def = BUILTIN_DEFS.iter().find(|d| d.kind == "Deployment").unwrap();
         let d = json!({"metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}},
             "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
-        let now = "2026-01-01T00:05:00Z"
-            .parse::<jiff::Timestamp>()
-            .unwrap()
-            .as_second();
+        let now = "2026-01-01T00:05:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
         let c = cells(def, &d, now);
         assert_eq!(
             c,
@@ -721,12 +674,7 @@ mod tests {
     fn every_builtin_prints_as_many_cells_as_columns() {
         let empty = json!({"metadata": {"name": "x"}});
         for def in BUILTIN_DEFS.iter() {
-            assert_eq!(
-                columns(def).len(),
-                cells(def, &empty, 0).len(),
-                "{}",
-                def.kind
-            );
+            assert_eq!(columns(def).len(), cells(def, &empty, 0).len(), "{}", def.kind);
         }
     }
 }

@@ -5,16 +5,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, LazyLock};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, SanType,
 };
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// One crypto provider for every simulated cluster in the process.
-static PROVIDER: LazyLock<Arc<CryptoProvider>> =
-    LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
 
 /// A cluster's TLS material: the CA clients must trust, and the server configuration.
 pub struct ClusterTls {
@@ -65,27 +64,19 @@ pub fn generate(cluster: &str, bind: IpAddr) -> Result<ClusterTls, TlsError> {
     let issuer = Issuer::new(ca_params, ca_key);
 
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
-    let mut params = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "kubernetes.default.svc".to_string(),
-    ])
-    .map_err(cert_err)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "kubernetes.default.svc".to_string()])
+        .map_err(cert_err)?;
+    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
     params
         .subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    params.subject_alt_names.push(SanType::IpAddress(IpAddr::V6(
-        std::net::Ipv6Addr::LOCALHOST,
-    )));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
     if !bind.is_loopback() && !bind.is_unspecified() {
         params.subject_alt_names.push(SanType::IpAddress(bind));
     }
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer).map_err(cert_err)?;
 

@@ -39,14 +39,10 @@ pub struct Filter {
 impl Filter {
     #[must_use]
     pub fn matches(&self, obj: &Stored) -> bool {
-        self.namespace
-            .as_deref()
-            .is_none_or(|ns| obj.namespace() == ns)
-            && self.labels.matches_json(
-                obj.value
-                    .pointer("/metadata/labels")
-                    .and_then(Value::as_object),
-            )
+        self.namespace.as_deref().is_none_or(|ns| obj.namespace() == ns)
+            && self
+                .labels
+                .matches_json(obj.value.pointer("/metadata/labels").and_then(Value::as_object))
             && self.fields.matches(&obj.value)
     }
 }
@@ -109,10 +105,7 @@ impl WatchState {
             return None;
         }
         let now = self.req.filter.matches(&change.object);
-        let before = change
-            .previous
-            .as_ref()
-            .is_some_and(|p| self.req.filter.matches(p));
+        let before = change.previous.as_ref().is_some_and(|p| self.req.filter.matches(p));
         match change.kind {
             ChangeKind::Added => now.then_some("ADDED"),
             ChangeKind::Deleted => (now || before).then_some("DELETED"),
@@ -153,10 +146,7 @@ impl WatchState {
                         expired.requested, expired.oldest
                     ))
                     .to_status();
-                    return Some(Bytes::from(format!(
-                        "{}\n",
-                        json!({"type": "ERROR", "object": status})
-                    )));
+                    return Some(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
                 }
                 Ok(changes) if !changes.is_empty() => {
                     let mut out = BytesMut::new();
@@ -235,7 +225,5 @@ pub fn stream(req: WatchRequest) -> impl Stream<Item = Bytes> + Send {
             }
         }
     }
-    futures::stream::unfold(state, |mut s| async move {
-        s.next_chunk().await.map(|c| (c, s))
-    })
+    futures::stream::unfold(state, |mut s| async move { s.next_chunk().await.map(|c| (c, s)) })
 }

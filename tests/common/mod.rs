@@ -38,8 +38,7 @@ impl TestFleet {
                     .await
                     .expect("fleet starts");
                 fleet.write_kubeconfig(&k1).expect("write kubeconfig");
-                std::fs::write(&k2, fleet.restricted_kubeconfig())
-                    .expect("write restricted kubeconfig");
+                std::fs::write(&k2, fleet.restricted_kubeconfig()).expect("write restricted kubeconfig");
                 let names = fleet
                     .clusters()
                     .iter()
@@ -176,8 +175,7 @@ impl Kubectl {
 
 /// A kube client for one context of a fleet's kubeconfig.
 pub async fn kube_client(fleet: &Fleet, context: &str) -> kube::Client {
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&fleet.kubeconfig()).expect("kubeconfig parses");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&fleet.kubeconfig()).expect("kubeconfig parses");
     let options = kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
         ..Default::default()

@@ -53,9 +53,7 @@ pub enum ProtoError {
     BadMagic,
     #[error("truncated or malformed protobuf at byte {0}")]
     Malformed(usize),
-    #[error(
-        "protobuf field {field} of {message} has wire type {wire}, which does not fit its kind"
-    )]
+    #[error("protobuf field {field} of {message} has wire type {wire}, which does not fit its kind")]
     WireType {
         message: &'static str,
         field: u32,
@@ -137,10 +135,7 @@ impl<'a> Reader<'a> {
 }
 
 fn fixed(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .rev()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
 }
 
 /// Decode a whole request body: magic, `runtime.Unknown` envelope, then the object.
@@ -160,9 +155,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
                 while !t.done() {
                     let k = t.varint()?;
                     match (k >> 3, (k & 7) as u8) {
-                        (1, 2) => {
-                            api_version = String::from_utf8_lossy(t.len_delimited()?.0).into_owned()
-                        }
+                        (1, 2) => api_version = String::from_utf8_lossy(t.len_delimited()?.0).into_owned(),
                         (2, 2) => kind = String::from_utf8_lossy(t.len_delimited()?.0).into_owned(),
                         (_, w) => t.skip(w)?,
                     }
@@ -195,19 +188,12 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     Ok(Value::Object(obj))
 }
 
-fn decode_message(
-    message: &'static Message,
-    bytes: &[u8],
-    base: usize,
-) -> Result<Map<String, Value>, ProtoError> {
+fn decode_message(message: &'static Message, bytes: &[u8], base: usize) -> Result<Map<String, Value>, ProtoError> {
     let mut r = Reader::new(bytes, base);
     let mut out = Map::new();
     while !r.done() {
         let key = r.varint()?;
-        let (tag, wire) = (
-            u32::try_from(key >> 3).map_err(|_| r.err())?,
-            (key & 7) as u8,
-        );
+        let (tag, wire) = (u32::try_from(key >> 3).map_err(|_| r.err())?, (key & 7) as u8);
         let Some(field) = message.fields.iter().find(|f| f.tag == tag) else {
             r.skip(wire)?;
             continue;
@@ -230,9 +216,7 @@ fn decode_message(
         let value = match (&field.kind, wire) {
             (Kind::Int | Kind::Bool, 0) => scalar_varint(&field.kind, r.varint()?),
             (Kind::Double, 1) => json!(f64::from_bits(fixed(r.bytes(8)?))),
-            (Kind::Float, 5) => json!(f32::from_bits(
-                u32::try_from(fixed(r.bytes(4)?)).map_err(|_| r.err())?
-            )),
+            (Kind::Float, 5) => json!(f32::from_bits(u32::try_from(fixed(r.bytes(4)?)).map_err(|_| r.err())?)),
             (Kind::String, 2) => json!(String::from_utf8_lossy(r.len_delimited()?.0)),
             (Kind::Bytes, 2) => {
                 json!(base64::engine::general_purpose::STANDARD.encode(r.len_delimited()?.0))
@@ -269,11 +253,7 @@ fn decode_message(
 
 fn push(out: &mut Map<String, Value>, field: &Field, value: Value) {
     if field.repeated {
-        if let Some(list) = out
-            .entry(field.json)
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-        {
+        if let Some(list) = out.entry(field.json).or_insert_with(|| json!([])).as_array_mut() {
             list.push(value);
         }
     } else {
@@ -289,20 +269,14 @@ fn scalar_varint(kind: &Kind, v: u64) -> Value {
     }
 }
 
-fn decode_map_entry(
-    value_kind: &Kind,
-    bytes: &[u8],
-    base: usize,
-) -> Result<(String, Option<Value>), ProtoError> {
+fn decode_map_entry(value_kind: &Kind, bytes: &[u8], base: usize) -> Result<(String, Option<Value>), ProtoError> {
     let mut r = Reader::new(bytes, base);
     let (mut key, mut value) = (String::new(), None);
     while !r.done() {
         let k = r.varint()?;
         match (k >> 3, (k & 7) as u8, value_kind) {
             (1, 2, _) => key = String::from_utf8_lossy(r.len_delimited()?.0).into_owned(),
-            (2, 2, Kind::String) => {
-                value = Some(json!(String::from_utf8_lossy(r.len_delimited()?.0)))
-            }
+            (2, 2, Kind::String) => value = Some(json!(String::from_utf8_lossy(r.len_delimited()?.0))),
             (2, 2, Kind::Bytes) => {
                 value = Some(json!(
                     base64::engine::general_purpose::STANDARD.encode(r.len_delimited()?.0)
@@ -364,9 +338,7 @@ fn decode_named(name: &'static str, bytes: &[u8], base: usize) -> Result<Value, 
                     .to_string()
             }))
         }
-        "apimachinery.pkg.api.resource.Quantity" => {
-            Ok(json!(text(&fields()?, 1).unwrap_or_default()))
-        }
+        "apimachinery.pkg.api.resource.Quantity" => Ok(json!(text(&fields()?, 1).unwrap_or_default())),
         "apimachinery.pkg.util.intstr.IntOrString" => {
             let fs = fields()?;
             Ok(if num(&fs, 1) == 1 {
@@ -491,10 +463,7 @@ mod tests {
     #[test]
     fn malformed_bodies_are_errors_not_panics() {
         assert_eq!(decode(b"{}"), Err(ProtoError::BadMagic));
-        assert!(matches!(
-            decode(b"k8s\x00\x0a\xff\xff"),
-            Err(ProtoError::Malformed(_))
-        ));
+        assert!(matches!(decode(b"k8s\x00\x0a\xff\xff"), Err(ProtoError::Malformed(_))));
         assert!(matches!(
             decode(&envelope("v1", "Nope", &[])),
             Err(ProtoError::UnknownType { .. })

@@ -1,0 +1,184 @@
+//! The simulated control plane of one cluster: deployment, replica set, stateful set and
+//! daemon set controllers and a kubelet, driven by store changes and timers only.
+//!
+//! One task per cluster waits on the store's change signal and on the earliest pending
+//! timer (a pod becoming ready, a crash-loop restart, a progress deadline). An idle cluster
+//! has no timers and its task sleeps, so an idle fleet costs no CPU. Each wake runs
+//! reconcile passes until one makes no write; controllers write only what changed, so the
+//! passes converge.
+
+mod events;
+mod kubelet;
+mod workloads;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::cluster::{Cluster, gr, new_uid, now_rfc3339};
+use super::gc::{Propagation, delete_object};
+use super::resources::GroupResource;
+use super::store::Stored;
+
+pub use events::EventRecorder;
+
+/// Passes per wake before giving up on convergence (a bug guard; normal wakes need 1-4).
+const MAX_PASSES: usize = 16;
+
+/// Per-cluster controller memory that does not live in the store.
+pub struct Controller {
+    cluster: Arc<Cluster>,
+    /// When each pod (by uid) was first seen, in wall-clock and monotonic time.
+    first_seen: HashMap<String, (SystemTime, Instant)>,
+    /// The earliest time a pass must run again, if any.
+    next_wake: Option<Instant>,
+    events: EventRecorder,
+    rng: fastrand::Rng,
+    writes: usize,
+}
+
+impl Controller {
+    fn new(cluster: Arc<Cluster>) -> Self {
+        let rng = fastrand::Rng::with_seed(cluster.seed);
+        Self { events: EventRecorder::default(), cluster, first_seen: HashMap::new(), next_wake: None, rng, writes: 0 }
+    }
+
+    fn wake_at(&mut self, at: Instant) {
+        self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+    }
+
+    fn list(&self, resource: &GroupResource) -> Vec<Arc<Stored>> {
+        self.cluster.store.list(resource, None, None, None, |o| o.value.pointer("/metadata/deletionTimestamp").is_none()).0
+    }
+
+    /// Replace `old` with `new` unless nothing changed or someone else changed it meanwhile
+    /// (then the next pass sees their version).
+    fn update(&mut self, resource: &GroupResource, old: &Stored, new: Value) -> bool {
+        if new == old.value {
+            return false;
+        }
+        let written = self.cluster.store.transact(|t| match t.get(resource, old.namespace(), old.name()) {
+            Some(cur) if cur.rv == old.rv => {
+                t.put(resource, new);
+                true
+            }
+            _ => false,
+        });
+        self.writes += usize::from(written);
+        written
+    }
+
+    fn create(&mut self, resource: &GroupResource, mut obj: Value) -> Option<Arc<Stored>> {
+        let now = now_rfc3339();
+        obj["metadata"]["uid"] = json!(new_uid());
+        obj["metadata"]["creationTimestamp"] = json!(now);
+        let (ns, name) = (
+            obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+            obj["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        );
+        let created = self.cluster.store.transact(|t| {
+            // Objects cannot appear in a namespace that is gone or going.
+            let ns_ok = ns.is_empty()
+                || t.get(&gr("", "namespaces"), "", &ns)
+                    .is_some_and(|n| n.value.pointer("/metadata/deletionTimestamp").is_none());
+            (ns_ok && t.get(resource, &ns, &name).is_none()).then(|| t.put(resource, obj))
+        });
+        self.writes += usize::from(created.is_some());
+        created
+    }
+
+    fn delete(&mut self, resource: &GroupResource, obj: &Stored) {
+        self.cluster.store.transact(|t| {
+            if let Some(cur) = t.get(resource, obj.namespace(), obj.name()) {
+                delete_object(t, resource, &cur, Propagation::Background);
+            }
+        });
+        self.writes += 1;
+    }
+
+    /// A random name suffix as apiserver's `generateName` makes.
+    fn suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+    }
+
+    /// One reconcile pass over every controller; returns the number of writes it made.
+    fn pass(&mut self) -> usize {
+        self.writes = 0;
+        self.next_wake = None;
+        workloads::deployments(self);
+        workloads::replica_sets(self);
+        workloads::stateful_sets(self);
+        workloads::daemon_sets(self);
+        kubelet::pods(self);
+        self.writes
+    }
+}
+
+/// Run the control plane of `cluster` until `shutdown` turns true.
+pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
+    let mut changes = cluster.store.subscribe();
+    let mut ctl = Controller::new(cluster);
+    loop {
+        for pass in 0.. {
+            if ctl.pass() == 0 {
+                break;
+            }
+            if pass + 1 == MAX_PASSES {
+                debug!(cluster = %ctl.cluster.name, "controller did not converge in {MAX_PASSES} passes");
+                break;
+            }
+        }
+        // Our own writes are not news; anything written since by others is.
+        let seen = *changes.borrow_and_update();
+        if seen != ctl.cluster.store.resource_version() {
+            continue;
+        }
+        let sleep = async {
+            match ctl.next_wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = sleep => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// RFC 3339 (seconds) of a wall-clock time.
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).map_or_else(|_| now_rfc3339(), |t| t.to_string())
+}
+
+/// An owner reference to `owner` (as its controller).
+fn owner_ref(owner: &Stored) -> Value {
+    json!({
+        "apiVersion": owner.value["apiVersion"], "kind": owner.value["kind"], "name": owner.name(),
+        "uid": owner.value.pointer("/metadata/uid"), "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// Whether `obj` is controlled by the object with `uid`.
+fn owned_by(obj: &Stored, uid: &str) -> bool {
+    obj.value
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)))
+}
+
+fn uid(obj: &Stored) -> &str {
+    obj.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn int(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
