@@ -18,6 +18,7 @@ use super::apply::{self, Part, WriteCtx};
 use super::cluster::{Cluster, Identity, new_uid, now_rfc3339};
 use super::discovery;
 use super::gc::{Deleted, Propagation, collect_garbage, delete_object};
+use super::logs;
 use super::objects;
 use super::patch;
 use super::protobuf;
@@ -193,6 +194,7 @@ impl<'a> RequestCtx<'a> {
             None => {}
             Some("status") if def.status_subresource => {}
             Some("scale") if def.scale.is_some() => {}
+            Some("log" | "exec") if def.kind == "Pod" && def.is_builtin() => {}
             Some(_) => return Err(ApiError::no_route()),
         }
         if let Identity::Restricted { user, namespaces } = identity {
@@ -242,6 +244,16 @@ impl<'a> RequestCtx<'a> {
     }
 
     fn serve(self, body: Bytes) -> ApiResult<Response<Body>> {
+        match (self.path.subresource.as_deref(), self.method.as_str()) {
+            (Some("log"), "GET") => return self.logs(),
+            (Some("exec"), _) => {
+                return Err(ApiError::bad_request(
+                    "exec needs a WebSocket upgrade (Upgrade: websocket with a v4/v5.channel.k8s.io subprotocol)",
+                ));
+            }
+            (Some("log"), _) => return Err(ApiError::method_not_allowed("pods/log only supports GET")),
+            _ => {}
+        }
         match verb_of(self.method, &self.path, self.query) {
             "get" => self.get(),
             "list" => self.list(),
@@ -302,6 +314,20 @@ impl<'a> RequestCtx<'a> {
 
     fn get(&self) -> ApiResult<Response<Body>> {
         Ok(self.respond_object(200, &*self.current()?))
+    }
+
+    /// `pods/log`: a plain-text stream of the container's log.
+    fn logs(&self) -> ApiResult<Response<Body>> {
+        let pod = self.current()?;
+        let opts = logs::Options::parse(self.query)?;
+        let instance = logs::resolve(self.cluster, &pod, &opts)?;
+        let stream = logs::stream(self.cluster, instance, opts);
+        let body = StreamBody::new(stream.map(|b| Ok::<_, Infallible>(Frame::data(b))));
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(body.boxed_unsync())
+            .expect("static response parts are valid"))
     }
 
     fn filter(&self) -> ApiResult<Filter> {

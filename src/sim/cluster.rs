@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::behavior::{Behavior, fnv1a};
+use super::logs::StreamCounter;
 use super::resources::{GroupResource, ResourceDef, ResourceTable};
 use super::store::{Store, Stored};
 
@@ -94,6 +95,8 @@ pub struct Cluster {
     pub behavior: Behavior,
     /// Seed for everything this cluster randomises.
     pub seed: u64,
+    /// Live `pods/log` streams.
+    pub log_streams: StreamCounter,
     next_ip: AtomicU32,
 }
 
@@ -119,6 +122,7 @@ impl Cluster {
             resources: ResourceTable::default(),
             behavior,
             seed,
+            log_streams: StreamCounter::default(),
             next_ip: AtomicU32::new(1),
         });
         cluster.seed();

@@ -154,6 +154,12 @@ pub fn resource_list(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> O
                 "kind": d.kind, "verbs": ["get", "patch", "update"],
             }));
         }
+        if d.kind == "Pod" && d.is_builtin() {
+            resources.push(
+                json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}),
+            );
+            resources.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
+        }
         if d.scale.is_some() {
             resources.push(json!({
                 "name": format!("{}/scale", d.resource), "singularName": "", "namespaced": d.namespaced,

@@ -21,8 +21,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::behavior::{Behavior, fnv1a};
 use super::cluster::{Cluster, Credentials, RestrictedToken, Token};
-use super::{controller, server};
 use super::tls::{self, TlsError};
+use super::{controller, server};
 
 /// How to start a fleet.
 #[derive(Debug, Clone)]

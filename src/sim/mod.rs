@@ -10,6 +10,7 @@ pub mod controller;
 pub mod discovery;
 pub mod fleet;
 pub mod gc;
+pub mod logs;
 pub mod objects;
 pub mod patch;
 pub mod protobuf;

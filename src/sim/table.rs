@@ -275,30 +275,67 @@ pub fn selector_string(selector: Option<&Value>) -> String {
     parts.join(",")
 }
 
+/// The STATUS column, as kubectl's `printPod` derives it.
 fn pod_status(obj: &Value) -> String {
+    let list = |p: &str| obj.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut reason = match s(obj, "/status/reason") {
+        "" => match s(obj, "/status/phase") {
+            "" => "Pending".to_string(),
+            p => p.to_string(),
+        },
+        r => r.to_string(),
+    };
+    let inits = list("/status/initContainerStatuses");
+    let total_inits = list("/spec/initContainers").len();
+    let mut initializing = false;
+    for (i, c) in inits.iter().enumerate() {
+        let terminated = c.pointer("/state/terminated");
+        let waiting = c
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if terminated.is_some_and(|t| t["exitCode"].as_i64() == Some(0)) {
+            continue;
+        }
+        initializing = true;
+        reason = if let Some(t) = terminated {
+            match t["reason"].as_str() {
+                Some(r) if !r.is_empty() => format!("Init:{r}"),
+                _ => format!("Init:ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0)),
+            }
+        } else if !waiting.is_empty() && waiting != "PodInitializing" {
+            format!("Init:{waiting}")
+        } else {
+            format!("Init:{i}/{total_inits}")
+        };
+        break;
+    }
+    if !initializing {
+        let mut has_running = false;
+        for c in list("/status/containerStatuses").iter().rev() {
+            if let Some(w) = c
+                .pointer("/state/waiting/reason")
+                .and_then(Value::as_str)
+                .filter(|w| !w.is_empty())
+            {
+                reason = w.to_string();
+            } else if let Some(t) = c.pointer("/state/terminated") {
+                reason = match t["reason"].as_str() {
+                    Some(r) if !r.is_empty() => r.to_string(),
+                    _ => format!("ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0)),
+                };
+            } else if c.pointer("/state/running").is_some() && c["ready"] == true {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" && has_running {
+            reason = "Running".into();
+        }
+    }
     if obj.pointer("/metadata/deletionTimestamp").is_some() {
         return "Terminating".into();
     }
-    let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array);
-    if let Some(reason) = statuses.and_then(|cs| {
-        cs.iter().find_map(|c| {
-            c.pointer("/state/waiting/reason")
-                .or_else(|| c.pointer("/state/terminated/reason"))
-                .and_then(Value::as_str)
-        })
-    }) {
-        return reason.to_string();
-    }
-    let reason = s(obj, "/status/reason");
-    if !reason.is_empty() {
-        return reason.to_string();
-    }
-    let phase = s(obj, "/status/phase");
-    if phase.is_empty() {
-        "Pending".into()
-    } else {
-        phase.into()
-    }
+    reason
 }
 
 fn service_ports(obj: &Value) -> String {
@@ -346,7 +383,11 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
                 .iter()
                 .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
                 .count();
-            let restarts: i64 = statuses.iter().map(|c| i(c, "/restartCount")).sum();
+            let init_restarts: i64 = obj
+                .pointer("/status/initContainerStatuses")
+                .and_then(Value::as_array)
+                .map_or(0, |cs| cs.iter().map(|c| i(c, "/restartCount")).sum());
+            let restarts: i64 = statuses.iter().map(|c| i(c, "/restartCount")).sum::<i64>() + init_restarts;
             vec![
                 name,
                 json!(format!("{ready}/{total}")),
@@ -644,6 +685,27 @@ mod tests {
         ] {
             assert_eq!(human_duration(secs), want, "{secs}");
         }
+    }
+
+    #[test]
+    fn pod_status_column() {
+        let pod = |status: Value| json!({"metadata": {"name": "p"}, "spec": {"initContainers": [{"name": "i"}]}, "status": status});
+        let init_crash = pod(
+            json!({"phase": "Pending", "initContainerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+        );
+        assert_eq!(pod_status(&init_crash), "Init:CrashLoopBackOff");
+        let init_wait = pod(
+            json!({"phase": "Pending", "initContainerStatuses": [{"state": {"waiting": {"reason": "PodInitializing"}}}]}),
+        );
+        assert_eq!(pod_status(&init_wait), "Init:0/1");
+        let crash = pod(
+            json!({"phase": "Running", "initContainerStatuses": [{"state": {"terminated": {"exitCode": 0}}}],
+            "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+        );
+        assert_eq!(pod_status(&crash), "CrashLoopBackOff");
+        let running =
+            pod(json!({"phase": "Running", "containerStatuses": [{"ready": true, "state": {"running": {}}}]}));
+        assert_eq!(pod_status(&running), "Running");
     }
 
     #[test]

@@ -25,7 +25,14 @@ pub enum EventType {
 impl Controller {
     /// Record an event about `involved` from `component` (and `host`, for kubelet events),
     /// once: passes recompute state, so recording the same event again is a no-op.
-    pub(super) fn event(&mut self, involved: &Value, kind: EventType, reason: &str, message: &str, component: (&str, Option<&str>)) {
+    pub(super) fn event(
+        &mut self,
+        involved: &Value,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+        component: (&str, Option<&str>),
+    ) {
         self.event_occurrence(involved, kind, reason, message, component, 0);
     }
 
@@ -63,7 +70,9 @@ impl Controller {
             return;
         }
         self.events.counter += 1;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let event_name = format!("{name}.{:x}", nanos + u128::from(self.events.counter));
         let mut source = json!({"component": component.0});
         if let Some(host) = component.1 {

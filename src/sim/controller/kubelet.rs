@@ -22,8 +22,13 @@ enum Stage {
     Creating,
     Running,
     /// Crashed `restarts` times so far; waiting to restart.
-    CrashLoop { restarts: u32, last_start: SystemTime },
-    PullFailed { backoff: bool },
+    CrashLoop {
+        restarts: u32,
+        last_start: SystemTime,
+    },
+    PullFailed {
+        backoff: bool,
+    },
     Completed,
 }
 
@@ -54,22 +59,40 @@ fn stage_of(ctl: &mut Controller, image: &str, started: (SystemTime, Instant), n
             if elapsed < PULL_RETRY {
                 ctl.wake_at(started.1 + PULL_RETRY);
             }
-            Stage::PullFailed { backoff: elapsed >= PULL_RETRY }
+            Stage::PullFailed {
+                backoff: elapsed >= PULL_RETRY,
+            }
         }
         ImageFate::Broken => {
             let (restarts, last, next) = crash_position(ctl, elapsed);
             ctl.wake_at(started.1 + next);
-            Stage::CrashLoop { restarts, last_start: started.0 + last }
+            Stage::CrashLoop {
+                restarts,
+                last_start: started.0 + last,
+            }
         }
     }
 }
 
-fn container_status(ctl: &Controller, c: &Value, stage: &Stage, started: SystemTime, pod: &str, pod_uid: &str, init: bool) -> Value {
+fn container_status(
+    ctl: &Controller,
+    c: &Value,
+    stage: &Stage,
+    started: SystemTime,
+    pod: &str,
+    pod_uid: &str,
+    init: bool,
+) -> Value {
     let name = c["name"].as_str().unwrap_or_default();
     let image = c["image"].as_str().unwrap_or_default();
-    let id = format!("containerd://{:016x}{:016x}", fnv1a(pod_uid.as_bytes()), fnv1a(name.as_bytes()));
+    let id = format!(
+        "containerd://{:016x}{:016x}",
+        fnv1a(pod_uid.as_bytes()),
+        fnv1a(name.as_bytes())
+    );
     let image_id = format!("docker.io/library/{image}@sha256:{:016x}", fnv1a(image.as_bytes()));
-    let base = json!({"name": name, "image": image, "imageID": "", "ready": false, "restartCount": 0, "started": false});
+    let base =
+        json!({"name": name, "image": image, "imageID": "", "ready": false, "restartCount": 0, "started": false});
     let mut s = base;
     match stage {
         Stage::Creating => {
@@ -102,7 +125,12 @@ fn container_status(ctl: &Controller, c: &Value, stage: &Stage, started: SystemT
             let (reason, message) = if *backoff {
                 ("ImagePullBackOff", format!("Back-off pulling image \"{image}\""))
             } else {
-                ("ErrImagePull", format!("failed to pull and unpack image \"docker.io/library/{image}\": docker.io/library/{image}: not found"))
+                (
+                    "ErrImagePull",
+                    format!(
+                        "failed to pull and unpack image \"docker.io/library/{image}\": docker.io/library/{image}: not found"
+                    ),
+                )
             };
             s["state"] = json!({"waiting": {"reason": reason, "message": message}});
         }
@@ -128,7 +156,10 @@ pub(super) fn pods(ctl: &mut Controller) {
     for pod in &pods {
         let pod_uid = uid(pod).to_string();
         live.insert(pod_uid.clone());
-        let first = *ctl.first_seen.entry(pod_uid.clone()).or_insert_with(|| (SystemTime::now(), now));
+        let first = *ctl
+            .first_seen
+            .entry(pod_uid.clone())
+            .or_insert_with(|| (SystemTime::now(), now));
         let delay = ctl.cluster.behavior.ready_delay(ctl.cluster.seed, pod.name());
         let started = (first.0 + delay, first.1 + delay);
         let spec = &pod.value["spec"];
@@ -140,7 +171,11 @@ pub(super) fn pods(ctl: &mut Controller) {
         let mut init_statuses = Vec::new();
         let mut init_blocked = None;
         for c in &inits {
-            let stage = if init_blocked.is_some() { Stage::Creating } else { stage_of(ctl, c["image"].as_str().unwrap_or_default(), started, now, true) };
+            let stage = if init_blocked.is_some() {
+                Stage::Creating
+            } else {
+                stage_of(ctl, c["image"].as_str().unwrap_or_default(), started, now, true)
+            };
             if stage != Stage::Completed && init_blocked.is_none() {
                 init_blocked = Some(stage.clone());
             }
@@ -148,7 +183,13 @@ pub(super) fn pods(ctl: &mut Controller) {
         }
         let stages: Vec<Stage> = containers
             .iter()
-            .map(|c| if init_blocked.is_some() { Stage::Creating } else { stage_of(ctl, c["image"].as_str().unwrap_or_default(), started, now, false) })
+            .map(|c| {
+                if init_blocked.is_some() {
+                    Stage::Creating
+                } else {
+                    stage_of(ctl, c["image"].as_str().unwrap_or_default(), started, now, false)
+                }
+            })
             .collect();
         let statuses: Vec<Value> = containers
             .iter()
@@ -161,7 +202,10 @@ pub(super) fn pods(ctl: &mut Controller) {
                 s
             })
             .collect();
-        let all_started = init_blocked.is_none() && stages.iter().all(|s| matches!(s, Stage::Running | Stage::CrashLoop { .. }));
+        let all_started = init_blocked.is_none()
+            && stages
+                .iter()
+                .all(|s| matches!(s, Stage::Running | Stage::CrashLoop { .. }));
         let all_ready = init_blocked.is_none() && stages.iter().all(|s| *s == Stage::Running);
         let started_at = rfc3339(started.0);
         let created_at = rfc3339(first.0);
@@ -207,31 +251,86 @@ pub(super) fn pods(ctl: &mut Controller) {
 }
 
 /// Kubelet and scheduler events, recorded on each transition (repeats fold into counts).
-fn record_transitions(ctl: &mut Controller, pod: &crate::sim::store::Stored, node: &str, containers: &[Value], stages: &[Stage], inits: &[Value], init_blocked: Option<&Stage>) {
+fn record_transitions(
+    ctl: &mut Controller,
+    pod: &crate::sim::store::Stored,
+    node: &str,
+    containers: &[Value],
+    stages: &[Stage],
+    inits: &[Value],
+    init_blocked: Option<&Stage>,
+) {
     let kubelet = ("kubelet", Some(node));
     let pod_ref = format!("{}/{}", pod.namespace(), pod.name());
-    ctl.event(&pod.value, EventType::Normal, "Scheduled", &format!("Successfully assigned {pod_ref} to {node}"), ("default-scheduler", None));
+    ctl.event(
+        &pod.value,
+        EventType::Normal,
+        "Scheduled",
+        &format!("Successfully assigned {pod_ref} to {node}"),
+        ("default-scheduler", None),
+    );
     let report = |ctl: &mut Controller, c: &Value, stage: &Stage| {
         let name = c["name"].as_str().unwrap_or_default();
         let image = c["image"].as_str().unwrap_or_default();
         match stage {
             Stage::Creating => {}
             Stage::Running | Stage::Completed | Stage::CrashLoop { .. } => {
-                ctl.event(&pod.value, EventType::Normal, "Pulled", &format!("Container image \"{image}\" already present on machine"), kubelet);
-                ctl.event(&pod.value, EventType::Normal, "Created", &format!("Created container: {name}"), kubelet);
-                ctl.event(&pod.value, EventType::Normal, "Started", &format!("Started container {name}"), kubelet);
+                ctl.event(
+                    &pod.value,
+                    EventType::Normal,
+                    "Pulled",
+                    &format!("Container image \"{image}\" already present on machine"),
+                    kubelet,
+                );
+                ctl.event(
+                    &pod.value,
+                    EventType::Normal,
+                    "Created",
+                    &format!("Created container: {name}"),
+                    kubelet,
+                );
+                ctl.event(
+                    &pod.value,
+                    EventType::Normal,
+                    "Started",
+                    &format!("Started container {name}"),
+                    kubelet,
+                );
                 if let Stage::CrashLoop { restarts, .. } = stage
                     && *restarts > 0
                 {
-                    let message = format!("Back-off restarting failed container {name} in pod {}_{}({})", pod.name(), pod.namespace(), uid(pod));
+                    let message = format!(
+                        "Back-off restarting failed container {name} in pod {}_{}({})",
+                        pod.name(),
+                        pod.namespace(),
+                        uid(pod)
+                    );
                     ctl.event_occurrence(&pod.value, EventType::Warning, "BackOff", &message, kubelet, *restarts);
                 }
             }
             Stage::PullFailed { backoff } => {
-                ctl.event(&pod.value, EventType::Normal, "Pulling", &format!("Pulling image \"{image}\""), kubelet);
-                ctl.event(&pod.value, EventType::Warning, "Failed", &format!("Failed to pull image \"{image}\": not found"), kubelet);
+                ctl.event(
+                    &pod.value,
+                    EventType::Normal,
+                    "Pulling",
+                    &format!("Pulling image \"{image}\""),
+                    kubelet,
+                );
+                ctl.event(
+                    &pod.value,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": not found"),
+                    kubelet,
+                );
                 if *backoff {
-                    ctl.event(&pod.value, EventType::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""), kubelet);
+                    ctl.event(
+                        &pod.value,
+                        EventType::Normal,
+                        "BackOff",
+                        &format!("Back-off pulling image \"{image}\""),
+                        kubelet,
+                    );
                 }
             }
         }

@@ -45,7 +45,14 @@ pub struct Controller {
 impl Controller {
     fn new(cluster: Arc<Cluster>) -> Self {
         let rng = fastrand::Rng::with_seed(cluster.seed);
-        Self { events: EventRecorder::default(), cluster, first_seen: HashMap::new(), next_wake: None, rng, writes: 0 }
+        Self {
+            events: EventRecorder::default(),
+            cluster,
+            first_seen: HashMap::new(),
+            next_wake: None,
+            rng,
+            writes: 0,
+        }
     }
 
     fn wake_at(&mut self, at: Instant) {
@@ -53,7 +60,12 @@ impl Controller {
     }
 
     fn list(&self, resource: &GroupResource) -> Vec<Arc<Stored>> {
-        self.cluster.store.list(resource, None, None, None, |o| o.value.pointer("/metadata/deletionTimestamp").is_none()).0
+        self.cluster
+            .store
+            .list(resource, None, None, None, |o| {
+                o.value.pointer("/metadata/deletionTimestamp").is_none()
+            })
+            .0
     }
 
     /// Replace `old` with `new` unless nothing changed or someone else changed it meanwhile
@@ -62,13 +74,16 @@ impl Controller {
         if new == old.value {
             return false;
         }
-        let written = self.cluster.store.transact(|t| match t.get(resource, old.namespace(), old.name()) {
-            Some(cur) if cur.rv == old.rv => {
-                t.put(resource, new);
-                true
-            }
-            _ => false,
-        });
+        let written = self
+            .cluster
+            .store
+            .transact(|t| match t.get(resource, old.namespace(), old.name()) {
+                Some(cur) if cur.rv == old.rv => {
+                    t.put(resource, new);
+                    true
+                }
+                _ => false,
+            });
         self.writes += usize::from(written);
         written
     }
@@ -104,7 +119,9 @@ impl Controller {
     /// A random name suffix as apiserver's `generateName` makes.
     fn suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+        (0..5)
+            .map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char)
+            .collect()
     }
 
     /// One reconcile pass over every controller; returns the number of writes it made.
@@ -155,7 +172,10 @@ pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
 
 /// RFC 3339 (seconds) of a wall-clock time.
 fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).map_or_else(|_| now_rfc3339(), |t| t.to_string())
 }
 
@@ -176,7 +196,10 @@ fn owned_by(obj: &Stored, uid: &str) -> bool {
 }
 
 fn uid(obj: &Stored) -> &str {
-    obj.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
+    obj.value
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn int(v: &Value, pointer: &str) -> i64 {

@@ -41,7 +41,10 @@ fn canonical(v: &Value) -> Value {
 fn template_hash(template: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let h = fnv1a(canonical(template).to_string().as_bytes()) as u32;
-    h.to_string().bytes().map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char).collect()
+    h.to_string()
+        .bytes()
+        .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Resolve an int-or-percent against `total` (percentages round up for surge, down otherwise).
@@ -64,15 +67,27 @@ fn pod_ready(p: &Stored) -> bool {
 }
 
 fn labels(v: &Value, pointer: &str) -> Map<String, Value> {
-    v.pointer(pointer).and_then(Value::as_object).cloned().unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn pod_def() -> &'static crate::sim::resources::ResourceDef {
-    BUILTIN_DEFS.iter().find(|d| d.kind == "Pod").expect("pods are built in")
+    BUILTIN_DEFS
+        .iter()
+        .find(|d| d.kind == "Pod")
+        .expect("pods are built in")
 }
 
 /// Build a pod from a template, owned by `owner`, on `node`.
-fn pod_from_template(owner: &Stored, template: &Value, name: &str, node: &str, extra_labels: &[(&str, String)]) -> Value {
+fn pod_from_template(
+    owner: &Stored,
+    template: &Value,
+    name: &str,
+    node: &str,
+    extra_labels: &[(&str, String)],
+) -> Value {
     let mut meta = template.get("metadata").cloned().unwrap_or_else(|| json!({}));
     if let Some(m) = meta.as_object_mut() {
         m.remove("creationTimestamp");
@@ -93,7 +108,11 @@ fn pod_from_template(owner: &Stored, template: &Value, name: &str, node: &str, e
 }
 
 fn nodes(ctl: &Controller) -> Vec<String> {
-    let mut n: Vec<String> = ctl.list(&gr("", "nodes")).iter().map(|n| n.name().to_string()).collect();
+    let mut n: Vec<String> = ctl
+        .list(&gr("", "nodes"))
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect();
     n.sort();
     if n.is_empty() {
         n.push(format!("{}-node-0", ctl.cluster.name));
@@ -112,10 +131,29 @@ pub(super) fn deployments(ctl: &mut Controller) {
         let desired = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
         let template = spec.get("template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
-        let revision_of = |r: &Stored| r.value.pointer("/metadata/annotations").and_then(|a| a.get(REVISION)).and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        let revision_of = |r: &Stored| {
+            r.value
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(REVISION))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
         let max_revision = owned.iter().map(|r| revision_of(r)).max().unwrap_or(0);
-        let new_rs = owned.iter().find(|r| r.value.pointer(&format!("/metadata/labels/{HASH_LABEL}")).and_then(Value::as_str) == Some(hash.as_str())).cloned();
-        let old: Vec<Arc<Stored>> = owned.iter().filter(|r| new_rs.as_ref().is_none_or(|n| n.name() != r.name())).cloned().collect();
+        let new_rs = owned
+            .iter()
+            .find(|r| {
+                r.value
+                    .pointer(&format!("/metadata/labels/{HASH_LABEL}"))
+                    .and_then(Value::as_str)
+                    == Some(hash.as_str())
+            })
+            .cloned();
+        let old: Vec<Arc<Stored>> = owned
+            .iter()
+            .filter(|r| new_rs.as_ref().is_none_or(|n| n.name() != r.name()))
+            .cloned()
+            .collect();
         let old_replicas: i64 = old.iter().map(|r| int(&r.value, "/spec/replicas")).sum();
         let recreate = spec.pointer("/strategy/type").and_then(Value::as_str) == Some("Recreate");
 
@@ -138,7 +176,13 @@ pub(super) fn deployments(ctl: &mut Controller) {
                 "status": {"replicas": 0},
             });
             if ctl.create(&rs_gr, rs).is_some() && initial > 0 {
-                ctl.event(&d.value, EventType::Normal, "ScalingReplicaSet", &format!("Scaled up replica set {name} from 0 to {initial}"), CONTROLLER);
+                ctl.event(
+                    &d.value,
+                    EventType::Normal,
+                    "ScalingReplicaSet",
+                    &format!("Scaled up replica set {name} from 0 to {initial}"),
+                    CONTROLLER,
+                );
             }
             continue;
         };
@@ -161,7 +205,13 @@ pub(super) fn deployments(ctl: &mut Controller) {
             v["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(desired.to_string());
             if ctl.update(&rs_gr, rs, v) {
                 let verb = if to > from { "up" } else { "down" };
-                ctl.event(&d.value, EventType::Normal, "ScalingReplicaSet", &format!("Scaled {verb} replica set {} from {from} to {to}", rs.name()), CONTROLLER);
+                ctl.event(
+                    &d.value,
+                    EventType::Normal,
+                    "ScalingReplicaSet",
+                    &format!("Scaled {verb} replica set {} from {from} to {to}", rs.name()),
+                    CONTROLLER,
+                );
             }
         };
         if old_replicas == 0 {
@@ -172,7 +222,12 @@ pub(super) fn deployments(ctl: &mut Controller) {
             }
         } else {
             let surge = int_or_percent(spec.pointer("/strategy/rollingUpdate/maxSurge"), desired, "25%", true);
-            let mut unavailable = int_or_percent(spec.pointer("/strategy/rollingUpdate/maxUnavailable"), desired, "25%", false);
+            let mut unavailable = int_or_percent(
+                spec.pointer("/strategy/rollingUpdate/maxUnavailable"),
+                desired,
+                "25%",
+                false,
+            );
             if surge == 0 && unavailable == 0 {
                 unavailable = 1;
             }
@@ -198,39 +253,84 @@ pub(super) fn deployments(ctl: &mut Controller) {
         // Status, from the ReplicaSets as they are now.
         let owned: Vec<Arc<Stored>> = ctl.list(&rs_gr).into_iter().filter(|r| owned_by(r, uid(&d))).collect();
         let sum = |p: &str| owned.iter().map(|r| int(&r.value, p)).sum::<i64>();
-        let (replicas, ready, available) = (sum("/status/replicas"), sum("/status/readyReplicas"), sum("/status/availableReplicas"));
-        let updated = owned.iter().find(|r| r.name() == new_rs.name()).map_or(0, |r| int(&r.value, "/status/replicas"));
-        let unavailable_max = int_or_percent(spec.pointer("/strategy/rollingUpdate/maxUnavailable"), desired, "25%", false);
+        let (replicas, ready, available) = (
+            sum("/status/replicas"),
+            sum("/status/readyReplicas"),
+            sum("/status/availableReplicas"),
+        );
+        let updated = owned
+            .iter()
+            .find(|r| r.name() == new_rs.name())
+            .map_or(0, |r| int(&r.value, "/status/replicas"));
+        let unavailable_max = int_or_percent(
+            spec.pointer("/strategy/rollingUpdate/maxUnavailable"),
+            desired,
+            "25%",
+            false,
+        );
         let complete = updated == desired && replicas == desired && available == desired;
         let now = now_rfc3339();
         let prev = &d.value["status"];
-        let progressed = [("updatedReplicas", updated), ("readyReplicas", ready), ("availableReplicas", available), ("replicas", replicas)]
-            .iter()
-            .any(|(k, v)| prev.get(*k).and_then(Value::as_i64).unwrap_or(0) != *v)
+        let progressed = [
+            ("updatedReplicas", updated),
+            ("readyReplicas", ready),
+            ("availableReplicas", available),
+            ("replicas", replicas),
+        ]
+        .iter()
+        .any(|(k, v)| prev.get(*k).and_then(Value::as_i64).unwrap_or(0) != *v)
             || prev.get("observedGeneration") != d.value.pointer("/metadata/generation");
-        let prev_progressing = prev.get("conditions").and_then(Value::as_array).and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing")).cloned();
+        let prev_progressing = prev
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing"))
+            .cloned();
         let rs_name = new_rs.name().to_string();
         let (p_status, p_reason, p_message) = if complete {
-            ("True", "NewReplicaSetAvailable", format!("ReplicaSet \"{rs_name}\" has successfully progressed."))
+            (
+                "True",
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+            )
         } else {
-            let last_update = prev_progressing.as_ref().and_then(|c| c["lastUpdateTime"].as_str()).and_then(|t| t.parse::<jiff::Timestamp>().ok());
-            let deadline = spec.get("progressDeadlineSeconds").and_then(Value::as_i64).unwrap_or(600);
-            let was_exceeded = prev_progressing.as_ref().is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
+            let last_update = prev_progressing
+                .as_ref()
+                .and_then(|c| c["lastUpdateTime"].as_str())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            let deadline = spec
+                .get("progressDeadlineSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(600);
+            let was_exceeded = prev_progressing
+                .as_ref()
+                .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
             let elapsed = last_update.map_or(0, |t| jiff::Timestamp::now().as_second() - t.as_second());
             if !progressed && (was_exceeded || elapsed >= deadline) {
-                ("False", "ProgressDeadlineExceeded", format!("ReplicaSet \"{rs_name}\" has timed out progressing."))
+                (
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    format!("ReplicaSet \"{rs_name}\" has timed out progressing."),
+                )
             } else {
                 if let Some(t) = last_update {
                     let remaining = (t.as_second() + deadline - jiff::Timestamp::now().as_second()).max(0);
                     ctl.wake_at(Instant::now() + Duration::from_secs(u64::try_from(remaining).unwrap_or(0) + 1));
                 }
-                ("True", "ReplicaSetUpdated", format!("ReplicaSet \"{rs_name}\" is progressing."))
+                (
+                    "True",
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{rs_name}\" is progressing."),
+                )
             }
         };
         let keep_times = |c: &Option<Value>, status: &str, reason: &str, bump: bool| -> (Value, Value) {
             match c {
                 Some(c) if c["status"] == status => {
-                    let update = if bump || c["reason"] != reason { json!(now) } else { c["lastUpdateTime"].clone() };
+                    let update = if bump || c["reason"] != reason {
+                        json!(now)
+                    } else {
+                        c["lastUpdateTime"].clone()
+                    };
                     (update, c["lastTransitionTime"].clone())
                 }
                 _ => (json!(now), json!(now)),
@@ -239,11 +339,23 @@ pub(super) fn deployments(ctl: &mut Controller) {
         let (p_update, p_transition) = keep_times(&prev_progressing, p_status, p_reason, progressed);
         let available_ok = available >= desired - unavailable_max;
         let (a_status, a_reason, a_message) = if available_ok {
-            ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            (
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            )
         } else {
-            ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+            (
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
         };
-        let prev_available = prev.get("conditions").and_then(Value::as_array).and_then(|cs| cs.iter().find(|c| c["type"] == "Available")).cloned();
+        let prev_available = prev
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+            .cloned();
         let (a_update, a_transition) = keep_times(&prev_available, a_status, a_reason, false);
         let status = json!({
             "observedGeneration": d.value.pointer("/metadata/generation"),
@@ -257,12 +369,28 @@ pub(super) fn deployments(ctl: &mut Controller) {
         let mut v = d.value.clone();
         v["status"] = strip_zero(status);
         v["metadata"]["annotations"][REVISION] = json!(revision_of(&new_rs).to_string());
-        if p_reason == "ProgressDeadlineExceeded" && prev_progressing.as_ref().is_none_or(|c| c["reason"] != "ProgressDeadlineExceeded") {
-            ctl.event(&d.value, EventType::Warning, "ProgressDeadlineExceeded", &p_message, CONTROLLER);
+        if p_reason == "ProgressDeadlineExceeded"
+            && prev_progressing
+                .as_ref()
+                .is_none_or(|c| c["reason"] != "ProgressDeadlineExceeded")
+        {
+            ctl.event(
+                &d.value,
+                EventType::Warning,
+                "ProgressDeadlineExceeded",
+                &p_message,
+                CONTROLLER,
+            );
         }
         // Keep only the newest `revisionHistoryLimit` old ReplicaSets that are scaled to zero.
         let limit = spec.get("revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10);
-        let mut idle: Vec<Arc<Stored>> = owned.iter().filter(|r| r.name() != rs_name && int(&r.value, "/spec/replicas") == 0 && int(&r.value, "/status/replicas") == 0).cloned().collect();
+        let mut idle: Vec<Arc<Stored>> = owned
+            .iter()
+            .filter(|r| {
+                r.name() != rs_name && int(&r.value, "/spec/replicas") == 0 && int(&r.value, "/status/replicas") == 0
+            })
+            .cloned()
+            .collect();
         idle.sort_by_key(|r| std::cmp::Reverse(revision_of(r)));
         for r in idle.iter().skip(usize::try_from(limit.max(0)).unwrap_or(0)) {
             ctl.delete(&rs_gr, r);
@@ -286,7 +414,11 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
     let nodes = nodes(ctl);
     for rs in ctl.list(&rs_gr) {
         let desired = rs.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let mut pods: Vec<Arc<Stored>> = ctl.list(&pod_gr).into_iter().filter(|p| p.namespace() == rs.namespace() && owned_by(p, uid(&rs))).collect();
+        let mut pods: Vec<Arc<Stored>> = ctl
+            .list(&pod_gr)
+            .into_iter()
+            .filter(|p| p.namespace() == rs.namespace() && owned_by(p, uid(&rs)))
+            .collect();
         let have = i64::try_from(pods.len()).unwrap_or(i64::MAX);
         let template = rs.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         if have < desired {
@@ -295,7 +427,13 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
                 let node = &nodes[usize::try_from(have + i).unwrap_or(0) % nodes.len()];
                 let pod = pod_from_template(&rs, &template, &name, node, &[]);
                 if let Some(p) = ctl.create(&pod_gr, pod) {
-                    ctl.event(&rs.value, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"), ("replicaset-controller", None));
+                    ctl.event(
+                        &rs.value,
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        &format!("Created pod: {name}"),
+                        ("replicaset-controller", None),
+                    );
                     pods.push(p);
                 }
             }
@@ -305,7 +443,13 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
             let extra: Vec<Arc<Stored>> = pods.drain(..usize::try_from(have - desired).unwrap_or(0)).collect();
             for p in extra {
                 ctl.delete(&pod_gr, &p);
-                ctl.event(&rs.value, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", p.name()), ("replicaset-controller", None));
+                ctl.event(
+                    &rs.value,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {}", p.name()),
+                    ("replicaset-controller", None),
+                );
             }
         }
         let ready = i64::try_from(pods.iter().filter(|p| pod_ready(p)).count()).unwrap_or(0);
@@ -333,7 +477,10 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
         let template = spec.get("template").cloned().unwrap_or_else(|| json!({}));
         let revision = format!("{}-{}", sts.name(), template_hash(&template));
         let parallel = spec.get("podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
-        let partition = spec.pointer("/updateStrategy/rollingUpdate/partition").and_then(Value::as_i64).unwrap_or(0);
+        let partition = spec
+            .pointer("/updateStrategy/rollingUpdate/partition")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let on_delete = spec.pointer("/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
         let mut pods: Vec<(i64, Arc<Stored>)> = ctl
             .list(&pod_gr)
@@ -342,12 +489,23 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
             .filter_map(|p| ordinal(p.name(), sts.name()).map(|o| (o, p)))
             .collect();
         pods.sort_by_key(|(o, _)| *o);
-        let rev_of = |p: &Stored| p.value.pointer(&format!("/metadata/labels/{REVISION_LABEL}")).and_then(Value::as_str).map(String::from);
+        let rev_of = |p: &Stored| {
+            p.value
+                .pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
         let mut acted = false;
         // Scale down: highest ordinal first, one at a time unless Parallel.
         for (_, p) in pods.iter().rev().filter(|(o, _)| *o >= desired) {
             ctl.delete(&pod_gr, p);
-            ctl.event(&sts.value, EventType::Normal, "SuccessfulDelete", &format!("delete Pod {} in StatefulSet {} successful", p.name(), sts.name()), ("statefulset-controller", None));
+            ctl.event(
+                &sts.value,
+                EventType::Normal,
+                "SuccessfulDelete",
+                &format!("delete Pod {} in StatefulSet {} successful", p.name(), sts.name()),
+                ("statefulset-controller", None),
+            );
             acted = true;
             if !parallel {
                 break;
@@ -362,9 +520,24 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
                     None => {
                         let name = format!("{}-{o}", sts.name());
                         let node = &nodes[usize::try_from(o).unwrap_or(0) % nodes.len()];
-                        let pod = pod_from_template(&sts, &template, &name, node, &[(REVISION_LABEL, revision.clone()), ("statefulset.kubernetes.io/pod-name", name.clone())]);
+                        let pod = pod_from_template(
+                            &sts,
+                            &template,
+                            &name,
+                            node,
+                            &[
+                                (REVISION_LABEL, revision.clone()),
+                                ("statefulset.kubernetes.io/pod-name", name.clone()),
+                            ],
+                        );
                         if ctl.create(&pod_gr, pod).is_some() {
-                            ctl.event(&sts.value, EventType::Normal, "SuccessfulCreate", &format!("create Pod {name} in StatefulSet {} successful", sts.name()), ("statefulset-controller", None));
+                            ctl.event(
+                                &sts.value,
+                                EventType::Normal,
+                                "SuccessfulCreate",
+                                &format!("create Pod {name} in StatefulSet {} successful", sts.name()),
+                                ("statefulset-controller", None),
+                            );
                         }
                         acted = true;
                         if !parallel {
@@ -376,17 +549,40 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
         }
         // Rolling update: once all pods are Ready, replace the highest-ordinal outdated pod.
         let all_ready = pods.len() == usize::try_from(desired).unwrap_or(0) && pods.iter().all(|(_, p)| pod_ready(p));
-        if !acted && !on_delete && all_ready
-            && let Some((_, p)) = pods.iter().rev().find(|(o, p)| *o >= partition && rev_of(p).as_deref() != Some(revision.as_str()))
+        if !acted
+            && !on_delete
+            && all_ready
+            && let Some((_, p)) = pods
+                .iter()
+                .rev()
+                .find(|(o, p)| *o >= partition && rev_of(p).as_deref() != Some(revision.as_str()))
         {
             ctl.delete(&pod_gr, p);
         }
         let count = i64::try_from(pods.len()).unwrap_or(0);
         let ready = i64::try_from(pods.iter().filter(|(_, p)| pod_ready(p)).count()).unwrap_or(0);
-        let updated = i64::try_from(pods.iter().filter(|(_, p)| rev_of(p).as_deref() == Some(revision.as_str())).count()).unwrap_or(0);
-        let prev_current = sts.value.pointer("/status/currentRevision").and_then(Value::as_str).map(String::from);
-        let current = if updated == desired && ready == desired { revision.clone() } else { prev_current.unwrap_or_else(|| revision.clone()) };
-        let current_replicas = i64::try_from(pods.iter().filter(|(_, p)| rev_of(p).as_deref() == Some(current.as_str())).count()).unwrap_or(0);
+        let updated = i64::try_from(
+            pods.iter()
+                .filter(|(_, p)| rev_of(p).as_deref() == Some(revision.as_str()))
+                .count(),
+        )
+        .unwrap_or(0);
+        let prev_current = sts
+            .value
+            .pointer("/status/currentRevision")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let current = if updated == desired && ready == desired {
+            revision.clone()
+        } else {
+            prev_current.unwrap_or_else(|| revision.clone())
+        };
+        let current_replicas = i64::try_from(
+            pods.iter()
+                .filter(|(_, p)| rev_of(p).as_deref() == Some(current.as_str()))
+                .count(),
+        )
+        .unwrap_or(0);
         let status = json!({"observedGeneration": sts.value.pointer("/metadata/generation"), "replicas": count, "readyReplicas": ready,
             "availableReplicas": ready, "currentReplicas": current_replicas, "updatedReplicas": updated,
             "currentRevision": current, "updateRevision": revision, "collisionCount": 0});
@@ -404,20 +600,46 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
     for ds in ctl.list(&ds_gr) {
         let template = ds.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
-        let pods: Vec<Arc<Stored>> = ctl.list(&pod_gr).into_iter().filter(|p| p.namespace() == ds.namespace() && owned_by(p, uid(&ds))).collect();
-        let on_node = |n: &str| pods.iter().find(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n)).cloned();
-        let is_current = |p: &Stored| p.value.pointer(&format!("/metadata/labels/{REVISION_LABEL}")).and_then(Value::as_str) == Some(hash.as_str());
+        let pods: Vec<Arc<Stored>> = ctl
+            .list(&pod_gr)
+            .into_iter()
+            .filter(|p| p.namespace() == ds.namespace() && owned_by(p, uid(&ds)))
+            .collect();
+        let on_node = |n: &str| {
+            pods.iter()
+                .find(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n))
+                .cloned()
+        };
+        let is_current = |p: &Stored| {
+            p.value
+                .pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
+                .and_then(Value::as_str)
+                == Some(hash.as_str())
+        };
         for n in &nodes {
             if on_node(n).is_none() {
                 let name = format!("{}-{}", ds.name(), ctl.suffix());
                 let pod = pod_from_template(&ds, &template, &name, n, &[(REVISION_LABEL, hash.clone())]);
                 if ctl.create(&pod_gr, pod).is_some() {
-                    ctl.event(&ds.value, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {name}"), ("daemonset-controller", None));
+                    ctl.event(
+                        &ds.value,
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        &format!("Created pod: {name}"),
+                        ("daemonset-controller", None),
+                    );
                 }
             }
         }
         let known: HashSet<&str> = nodes.iter().map(String::as_str).collect();
-        for p in pods.iter().filter(|p| !known.contains(p.value.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default())) {
+        for p in pods.iter().filter(|p| {
+            !known.contains(
+                p.value
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+        }) {
             ctl.delete(&pod_gr, p);
         }
         // One outdated pod at a time, and only while every other pod is ready.
