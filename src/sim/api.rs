@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::apply::{self, Part, WriteCtx};
 use super::cluster::{Cluster, Identity, new_uid, now_rfc3339};
 use super::discovery;
+use super::exec;
 use super::gc::{Deleted, Propagation, collect_garbage, delete_object};
 use super::logs;
 use super::objects;
@@ -68,6 +69,16 @@ pub async fn handle(cluster: Arc<Cluster>, req: http::Request<Incoming>) -> Resu
     let result = async {
         let auth = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let identity = cluster.credentials.identify(auth).ok_or_else(ApiError::unauthorized)?;
+        // exec upgrades the connection, so it takes the request before its body is read.
+        if let Route::Resource(p) = route(parts.uri.path())
+            && p.group.is_empty()
+            && p.resource == "pods"
+            && p.subresource.as_deref() == Some("exec")
+        {
+            let query = Query::parse(parts.uri.query());
+            let pod = RequestCtx::new(&cluster, &identity, &parts.method, p, &query, &parts.headers)?.current()?;
+            return exec::upgrade(&cluster, &pod, http::Request::from_parts(parts, body));
+        }
         let body = Limited::new(body, MAX_BODY_BYTES)
             .collect()
             .await

@@ -8,6 +8,7 @@ pub mod behavior;
 pub mod cluster;
 pub mod controller;
 pub mod discovery;
+pub mod exec;
 pub mod fleet;
 pub mod gc;
 pub mod logs;
