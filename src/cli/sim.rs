@@ -6,7 +6,8 @@ use clap::Args;
 use tracing::info;
 
 use super::{CliError, exit};
-use crate::sim::{Fleet, FleetOptions};
+use crate::sim::fleet::write_private;
+use crate::sim::{Fleet, FleetOptions, Scenario};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -34,15 +35,23 @@ pub struct SimArgs {
     /// Context/cluster name prefix.
     #[arg(long, default_value = "sim")]
     pub name_prefix: String,
+
+    /// Scenario file (YAML): workload behaviour and faults per cluster at start.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
 }
 
 pub async fn run(args: SimArgs) -> Result<u8, CliError> {
-    let options = FleetOptions::default()
+    let scenario = args.scenario.as_deref().map(Scenario::load).transpose()?;
+    let mut options = FleetOptions::default()
         .clusters(args.clusters as usize)
         .base_port(args.base_port)
         .seed(args.seed)
         .name_prefix(args.name_prefix)
         .kubernetes_version(args.kubernetes_version);
+    if let Some(s) = scenario {
+        options = options.scenario(s);
+    }
     let started = std::time::Instant::now();
     let fleet = Fleet::start(options).await?;
     let path = args
@@ -51,15 +60,27 @@ pub async fn run(args: SimArgs) -> Result<u8, CliError> {
     fleet
         .write_kubeconfig(&path)
         .map_err(|e| format!("writing kubeconfig {}: {e}", path.display()))?;
+    // The admin endpoint's tokens (faults, counters) go next to the kubeconfig.
+    let admin_path = path.with_extension("sim-admin.json");
+    let admin: Vec<serde_json::Value> = fleet
+        .clusters()
+        .iter()
+        .map(
+            |c| serde_json::json!({"cluster": c.name(), "server": c.url(), "adminToken": c.sim_admin_token().expose()}),
+        )
+        .collect();
+    write_private(&admin_path, &serde_json::to_vec_pretty(&admin)?)
+        .map_err(|e| format!("writing {}: {e}", admin_path.display()))?;
     let clusters = fleet.clusters();
     let first = clusters.first().map(|c| c.url()).unwrap_or_default();
     let last = clusters.last().map(|c| c.name()).unwrap_or_default();
     println!(
-        "muster sim: {} clusters ({}..{last}) from {first} in {:.1}s; kubeconfig {}; Ctrl-C to stop",
+        "muster sim: {} clusters ({}..{last}) from {first} in {:.1}s; kubeconfig {}; admin tokens {}; Ctrl-C to stop",
         clusters.len(),
         clusters.first().map(|c| c.name()).unwrap_or_default(),
         started.elapsed().as_secs_f64(),
         path.display(),
+        admin_path.display(),
     );
     shutdown_signal().await;
     info!("shutting down");

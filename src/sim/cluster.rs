@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::behavior::{Behavior, fnv1a};
+use super::faults::{Counters, Dice, Faults};
 use super::logs::StreamCounter;
 use super::resources::{GroupResource, ResourceDef, ResourceTable};
 use super::store::{Store, Stored};
@@ -59,6 +61,9 @@ pub struct RestrictedToken {
 pub struct Credentials {
     pub admin: Token,
     pub restricted: Option<RestrictedToken>,
+    /// For the simulator's own `/_sim/` admin endpoint (faults, counters); not a
+    /// Kubernetes credential.
+    pub sim_admin: Token,
 }
 
 impl Credentials {
@@ -97,6 +102,12 @@ pub struct Cluster {
     pub seed: u64,
     /// Live `pods/log` streams.
     pub log_streams: StreamCounter,
+    /// Injected faults, changeable at runtime (receivers see changes at once).
+    pub faults: watch::Sender<Faults>,
+    /// Requests and writes received.
+    pub counters: Counters,
+    /// Per-request random draws for faults.
+    pub dice: Dice,
     next_ip: AtomicU32,
 }
 
@@ -112,6 +123,7 @@ impl Cluster {
         credentials: Credentials,
         behavior: Behavior,
         seed: u64,
+        faults: Faults,
     ) -> Arc<Self> {
         let cluster = Arc::new(Self {
             name,
@@ -123,6 +135,9 @@ impl Cluster {
             behavior,
             seed,
             log_streams: StreamCounter::default(),
+            faults: watch::Sender::new(faults),
+            counters: Counters::default(),
+            dice: Dice::new(seed),
             next_ip: AtomicU32::new(1),
         });
         cluster.seed();

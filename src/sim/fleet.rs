@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::behavior::{Behavior, fnv1a};
 use super::cluster::{Cluster, Credentials, RestrictedToken, Token};
+use super::faults::{CounterSnapshot, FaultPlan, Faults, Scenario};
 use super::tls::{self, TlsError};
 use super::{controller, server};
 
@@ -43,6 +44,8 @@ pub struct FleetOptions {
     pub bind: IpAddr,
     /// How workloads behave in every cluster.
     pub behavior: Behavior,
+    /// Faults per cluster at start.
+    pub faults: FaultPlan,
 }
 
 impl Default for FleetOptions {
@@ -56,6 +59,7 @@ impl Default for FleetOptions {
             restricted_namespaces: vec!["default".into()],
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             behavior: Behavior::default(),
+            faults: FaultPlan::default(),
         }
     }
 }
@@ -88,6 +92,22 @@ impl FleetOptions {
     #[must_use]
     pub fn kubernetes_version(mut self, version: impl Into<String>) -> Self {
         self.kubernetes_version = version.into();
+        self
+    }
+
+    /// Apply a scenario: its behaviour (if given) and its faults.
+    #[must_use]
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        if let Some(b) = scenario.behavior {
+            self.behavior = b;
+        }
+        self.faults = scenario.faults;
+        self
+    }
+
+    #[must_use]
+    pub fn faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
         self
     }
 
@@ -160,6 +180,34 @@ impl ClusterHandle {
         self.state.credentials.restricted.as_ref()
     }
 
+    /// The token of the simulator's `/_sim/` admin endpoint.
+    #[must_use]
+    pub fn sim_admin_token(&self) -> &Token {
+        &self.state.credentials.sim_admin
+    }
+
+    /// Replace the faults this cluster injects (takes effect on the next request).
+    ///
+    /// # Errors
+    /// A message naming the invalid field.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.validate()?;
+        self.state.faults.send_replace(faults);
+        Ok(())
+    }
+
+    /// The faults in force.
+    #[must_use]
+    pub fn faults(&self) -> Faults {
+        self.state.faults.borrow().clone()
+    }
+
+    /// Requests and writes received so far.
+    #[must_use]
+    pub fn counters(&self) -> CounterSnapshot {
+        self.state.counters.snapshot()
+    }
+
     /// The simulator's own view of the cluster. For tests and the simulator's tooling only:
     /// muster itself reaches clusters over HTTPS, never through this.
     #[must_use]
@@ -218,6 +266,7 @@ impl Fleet {
                     token: Token::generate(&mut rng),
                     namespaces: options.restricted_namespaces.clone(),
                 }),
+                sim_admin: Token::generate(&mut rng),
             };
             let seed = options.seed ^ fnv1a(name.as_bytes());
             let state = Cluster::new(
@@ -227,6 +276,7 @@ impl Fleet {
                 credentials,
                 options.behavior.clone(),
                 seed,
+                options.faults.for_cluster(&name),
             );
             let url = match local.ip() {
                 IpAddr::V6(ip) => format!("https://[{ip}]:{}", local.port()),

@@ -2,6 +2,7 @@
 //! launcher. muster itself never calls into this module; it reaches simulated clusters over
 //! HTTPS exactly as it would reach real ones.
 
+pub mod admin;
 pub mod api;
 pub mod apply;
 pub mod behavior;
@@ -9,6 +10,7 @@ pub mod cluster;
 pub mod controller;
 pub mod discovery;
 pub mod exec;
+pub mod faults;
 pub mod fleet;
 pub mod gc;
 pub mod logs;
@@ -24,5 +26,7 @@ pub mod table;
 pub mod tls;
 pub mod watch;
 
+pub use behavior::Behavior;
 pub use cluster::{Cluster, Identity, RestrictedToken, Token};
+pub use faults::{CounterSnapshot, FaultPlan, Faults, Scenario};
 pub use fleet::{ClusterHandle, Fleet, FleetOptions, SimError};

@@ -77,6 +77,9 @@ struct WatchState {
     next_bookmark: Instant,
     columns_sent: bool,
     done: bool,
+    /// Injected: delay before each chunk, and when the watch is dropped.
+    delay: Duration,
+    drop_at: Option<Instant>,
 }
 
 impl WatchState {
@@ -131,6 +134,17 @@ impl WatchState {
 
     /// The next chunk to send, or `None` when the watch ends.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.drop_at.is_some_and(|at| Instant::now() >= at) {
+            return None;
+        }
+        let chunk = self.produce().await;
+        if chunk.is_some() && !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        chunk
+    }
+
+    async fn produce(&mut self) -> Option<Bytes> {
         if let Some(p) = self.pending.take() {
             return Some(p);
         }
@@ -174,6 +188,9 @@ impl WatchState {
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {
+                    if self.drop_at.is_some_and(|at| Instant::now() >= at) {
+                        return None;
+                    }
                     if self.req.bookmarks && Instant::now() >= self.next_bookmark {
                         self.next_bookmark = Instant::now() + BOOKMARK_INTERVAL;
                         return Some(self.bookmark(self.cursor, false));
@@ -189,7 +206,10 @@ impl WatchState {
 pub fn stream(req: WatchRequest) -> impl Stream<Item = Bytes> + Send {
     let rx = req.cluster.store.subscribe();
     let now = Instant::now();
+    let faults = req.cluster.faults.borrow().clone();
     let mut state = WatchState {
+        delay: Duration::from_millis(faults.watch_delay_ms),
+        drop_at: faults.watch_drop_after_ms.map(|ms| now + Duration::from_millis(ms)),
         deadline: now + req.timeout,
         next_bookmark: now + BOOKMARK_INTERVAL,
         pending: None,
