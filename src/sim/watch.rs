@@ -176,11 +176,14 @@ impl WatchState {
                 }
                 Ok(_) => {}
             }
-            let wake = if self.req.bookmarks {
+            let mut wake = if self.req.bookmarks {
                 self.deadline.min(self.next_bookmark)
             } else {
                 self.deadline
             };
+            if let Some(at) = self.drop_at {
+                wake = wake.min(at);
+            }
             tokio::select! {
                 changed = self.rx.changed() => {
                     if changed.is_err() {

@@ -175,14 +175,25 @@ impl Kubectl {
 
 /// A kube client for one context of a fleet's kubeconfig.
 pub async fn kube_client(fleet: &Fleet, context: &str) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&fleet.kubeconfig()).expect("kubeconfig parses");
+    kube_client_from(&fleet.kubeconfig(), context, true).await
+}
+
+/// A kube client without kube's built-in retries of 429/503/504, so a test sees exactly
+/// what the server answered.
+pub async fn kube_client_no_retry(fleet: &Fleet, context: &str) -> kube::Client {
+    kube_client_from(&fleet.kubeconfig(), context, false).await
+}
+
+pub async fn kube_client_from(kubeconfig_yaml: &str, context: &str, retry: bool) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).expect("kubeconfig parses");
     let options = kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
         ..Default::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .expect("kube config");
+    config.default_retry = retry;
     kube::Client::try_from(config).expect("kube client")
 }
 
