@@ -180,6 +180,48 @@ async fn load_workload(targets: &[Arc<Target>]) {
     }
 }
 
+/// Poll every cluster's Deployment until all report 3 available replicas.
+async fn wait_all_available(targets: &[Arc<Target>]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut pending: Vec<Arc<Target>> = targets.to_vec();
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} deployments never became available",
+            pending.len()
+        );
+        let mut still = Vec::new();
+        for chunk in pending.chunks(64) {
+            let checks: Vec<_> = chunk
+                .iter()
+                .map(|t| {
+                    let t = t.clone();
+                    tokio::spawn(async move {
+                        let mut s = connect(&t).await;
+                        let (_, body) =
+                            call(&mut s, &t, "GET", "/apis/apps/v1/namespaces/shop/deployments/web", None).await;
+                        let d: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        (
+                            t,
+                            d.pointer("/status/availableReplicas").and_then(Value::as_i64) == Some(3),
+                        )
+                    })
+                })
+                .collect();
+            for c in checks {
+                let (t, ok) = c.await.unwrap();
+                if !ok {
+                    still.push(t);
+                }
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -253,7 +295,8 @@ fn main() {
         // Baseline process: one cluster with the same workload (the fixed cost of a process).
         let (one, _) = start_sim(1);
         load_workload(&one.targets).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        wait_all_available(&one.targets).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let rss_one = proc_status_kib(one.child.id(), "VmRSS:");
         drop(one);
 
@@ -263,16 +306,24 @@ fn main() {
         let t = Instant::now();
         load_workload(&sim.targets).await;
         let load_time = t.elapsed();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t = Instant::now();
+        wait_all_available(&sim.targets).await;
+        let rollout_time = t.elapsed();
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let rss = proc_status_kib(pid, "VmRSS:");
         let cpu0 = proc_cpu_seconds(pid);
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let idle_cpu = (proc_cpu_seconds(pid) - cpu0) / 3.0 * 100.0;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle_cpu = (proc_cpu_seconds(pid) - cpu0) / 5.0 * 100.0;
         let per_cluster = (rss.saturating_sub(rss_one)) as f64 / (clusters.max(2) - 1) as f64;
-        println!("sim_fleet: {clusters} clusters started in {:.2}s; workload (4 objects each) loaded in {:.2}s", startup.as_secs_f64(), load_time.as_secs_f64());
-        println!("sim_fleet: RSS 1 cluster {rss_one} KiB; {clusters} clusters {rss_empty} KiB before workload, {rss} KiB with it");
+        println!(
+            "sim_fleet: {clusters} clusters started in {:.2}s; workload (namespace, 3-replica Deployment, Service, ConfigMap) loaded in {:.2}s; all {clusters} Deployments available {:.2}s later",
+            startup.as_secs_f64(),
+            load_time.as_secs_f64(),
+            rollout_time.as_secs_f64()
+        );
+        println!("sim_fleet: RSS 1 cluster {rss_one} KiB; {clusters} clusters {rss_empty} KiB before workload, {rss} KiB with it (3 running pods each)");
         println!("sim_fleet: RSS per idle cluster with workload: {per_cluster:.1} KiB (target <= 200 KiB)");
-        println!("sim_fleet: idle CPU of the {clusters}-cluster process: {idle_cpu:.2}% of one core");
+        println!("sim_fleet: idle CPU of the {clusters}-cluster process over 5 s: {idle_cpu:.2}% of one core");
 
         let one_target = &sim.targets[..1];
         let fleet_targets = &sim.targets[..sim.targets.len().min(64)];

@@ -402,19 +402,28 @@ impl FieldSelector {
     /// Whether an object matches; fields are dotted paths into the object's JSON.
     #[must_use]
     pub fn matches(&self, object: &serde_json::Value) -> bool {
-        self.terms.iter().all(|(field, eq, want)| {
-            let mut cur = Some(object);
-            for seg in field.split('.') {
-                cur = cur.and_then(|v| v.get(seg));
-            }
-            let actual = match cur {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Bool(b)) => b.to_string(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => String::new(),
-            };
-            (actual == *want) == *eq
-        })
+        self.matches_by(|field| field_text(object, field))
+    }
+
+    /// Whether an object matches, reading each field's text through `get`.
+    pub fn matches_by(&self, mut get: impl FnMut(&str) -> String) -> bool {
+        self.terms.iter().all(|(field, eq, want)| (get(field) == *want) == *eq)
+    }
+}
+
+/// The text of a dotted field path in an object (empty when absent), as field selectors
+/// compare it.
+#[must_use]
+pub fn field_text(object: &serde_json::Value, field: &str) -> String {
+    let mut cur = Some(object);
+    for seg in field.split('.') {
+        cur = cur.and_then(|v| v.get(seg));
+    }
+    match cur {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Bool(b)) => b.to_string(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
     }
 }
 

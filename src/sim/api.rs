@@ -26,7 +26,7 @@ use super::protobuf;
 use super::request::{Query, ResourcePath, Route, route};
 use super::resources::{self, GroupResource, ResourceDef};
 use super::status::{ApiError, ApiResult};
-use super::store::{ObjKey, Stored};
+use super::store::{ObjKey, Object, Stored};
 use super::table::{self, IncludeObject};
 use super::watch::{self, Filter, Start, WatchRequest};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -77,7 +77,7 @@ pub async fn handle(cluster: Arc<Cluster>, req: http::Request<Incoming>) -> Resu
         {
             let query = Query::parse(parts.uri.query());
             let pod = RequestCtx::new(&cluster, &identity, &parts.method, p, &query, &parts.headers)?.current()?;
-            return exec::upgrade(&cluster, &pod, http::Request::from_parts(parts, body));
+            return exec::upgrade(&cluster, &pod.parse(), http::Request::from_parts(parts, body));
         }
         let body = Limited::new(body, MAX_BODY_BYTES)
             .collect()
@@ -302,10 +302,10 @@ impl<'a> RequestCtx<'a> {
 
     fn respond_object(&self, code: u16, obj: &Stored) -> Response<Body> {
         match (self.format, self.path.subresource.as_deref()) {
-            (_, Some("scale")) => value_response(code, &self.scale_of(&obj.value)),
+            (_, Some("scale")) => value_response(code, &self.scale_of(&obj.value())),
             (Format::Table(include), _) => {
                 let now = jiff::Timestamp::now().as_second();
-                let row = table::row(&self.def, &obj.value, include, now);
+                let row = table::row(&self.def, &obj.value(), include, now);
                 value_response(code, &table::table(&self.def, vec![row], &obj.rv.to_string(), None))
             }
             (Format::Object, _) => json_response(code, self.cluster.present(&self.def, obj)),
@@ -319,8 +319,7 @@ impl<'a> RequestCtx<'a> {
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let json = Bytes::from(serde_json::to_vec(&v).expect("a JSON value serialises"));
-        self.respond_object(code, &Stored { value: v, json, rv })
+        self.respond_object(code, &Stored::new(&v, rv))
     }
 
     fn get(&self) -> ApiResult<Response<Body>> {
@@ -331,7 +330,7 @@ impl<'a> RequestCtx<'a> {
     fn logs(&self) -> ApiResult<Response<Body>> {
         let pod = self.current()?;
         let opts = logs::Options::parse(self.query)?;
-        let instance = logs::resolve(self.cluster, &pod, &opts)?;
+        let instance = logs::resolve(self.cluster, &pod.parse(), &opts)?;
         let stream = logs::stream(self.cluster, instance, opts);
         let body = StreamBody::new(stream.map(|b| Ok::<_, Infallible>(Frame::data(b))));
         Ok(Response::builder()
@@ -383,7 +382,7 @@ impl<'a> RequestCtx<'a> {
             let now = jiff::Timestamp::now().as_second();
             let rows = objects
                 .iter()
-                .map(|o| table::row(&self.def, &o.value, include, now))
+                .map(|o| table::row(&self.def, &o.value(), include, now))
                 .collect();
             return Ok(value_response(
                 200,
@@ -711,7 +710,7 @@ impl<'a> RequestCtx<'a> {
             }
             Ok(t.put(&self.gr, obj))
         })?;
-        self.after_crd_write(&stored.value, crd_defs);
+        self.after_crd_write(&stored, crd_defs);
         Ok(self.respond_object(201, &stored))
     }
 
@@ -723,8 +722,10 @@ impl<'a> RequestCtx<'a> {
         Ok(None)
     }
 
-    fn after_crd_write(&self, obj: &Value, defs: Option<Vec<Arc<ResourceDef>>>) {
-        if let (Some(defs), Ok(gr)) = (defs, resources::crd_group_resource(obj)) {
+    fn after_crd_write(&self, stored: &Arc<Stored>, defs: Option<Vec<Arc<ResourceDef>>>) {
+        if let Some(defs) = defs
+            && let Ok(gr) = resources::crd_group_resource(&stored.value())
+        {
             self.cluster.resources.set_crd(&gr, defs);
         }
     }
@@ -735,7 +736,7 @@ impl<'a> RequestCtx<'a> {
             return self.write_scale(|_| Ok(obj));
         }
         self.check_identity(&mut obj)?;
-        let current = self.current()?;
+        let current = self.current()?.parse();
         if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str)
             && !rv.is_empty()
             && rv != current.rv.to_string()
@@ -771,7 +772,7 @@ impl<'a> RequestCtx<'a> {
             return self.server_side_apply(body);
         }
         let p = self.parse_patch_body(&ct, body)?;
-        let current = self.current()?;
+        let current = self.current()?.parse();
         let mut obj = current.value.clone();
         self.apply_patch_doc(&ct, &mut obj, &p)?;
         if !obj.is_object() {
@@ -880,10 +881,11 @@ impl<'a> RequestCtx<'a> {
                     }
                     Ok(t.put(&self.gr, obj))
                 })?;
-                self.after_crd_write(&stored.value, crd_defs);
+                self.after_crd_write(&stored, crd_defs);
                 Ok(self.respond_object(201, &stored))
             }
             Some(current) => {
+                let current = current.parse();
                 let obj = apply::apply(Some(&current.value), &applied, force, &ctx)?;
                 self.commit_tracked(&current, obj, Some(current.rv))
             }
@@ -892,7 +894,7 @@ impl<'a> RequestCtx<'a> {
 
     /// Finish an update or non-apply patch: keep what the client may not change, record
     /// field ownership, validate, and store.
-    fn commit(&self, current: &Stored, new: Value, manager: &str, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
+    fn commit(&self, current: &Object, new: Value, manager: &str, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
         let now = now_rfc3339();
         let mut new = new;
         self.preserve_server_fields(&current.value, &mut new);
@@ -947,7 +949,7 @@ impl<'a> RequestCtx<'a> {
         }
     }
 
-    fn commit_tracked(&self, current: &Stored, mut new: Value, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
+    fn commit_tracked(&self, current: &Object, mut new: Value, expect_rv: Option<u64>) -> ApiResult<Response<Body>> {
         // Generation counts spec changes: anything outside metadata and status.
         if objects::has_generation(&self.def) {
             let strip = |v: &Value| {
@@ -1007,23 +1009,15 @@ impl<'a> RequestCtx<'a> {
             if finalized {
                 // The last finalizer is gone from an object being deleted: it goes now.
                 let removed = t.remove(&self.gr, self.ns(), &name);
-                collect_garbage(
-                    t,
-                    stored
-                        .value
-                        .pointer("/metadata/uid")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    Propagation::Background,
-                );
+                collect_garbage(t, stored.uid(), Propagation::Background);
                 return Ok(removed.unwrap_or(stored));
             }
             Ok(stored)
         })?;
         if finalized && self.def.kind == "CustomResourceDefinition" {
-            self.remove_crd(&stored.value);
+            self.remove_crd(&stored.value());
         } else {
-            self.after_crd_write(&stored.value, crd_defs);
+            self.after_crd_write(&stored, crd_defs);
         }
         Ok(self.respond_object(200, &stored))
     }
@@ -1061,7 +1055,7 @@ impl<'a> RequestCtx<'a> {
     }
 
     fn write_scale(&self, edit: impl FnOnce(Value) -> ApiResult<Value>) -> ApiResult<Response<Body>> {
-        let current = self.current()?;
+        let current = self.current()?.parse();
         let mut scale = edit(self.scale_of(&current.value))?;
         self.check_identity(&mut scale)?;
         if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str)
@@ -1167,7 +1161,7 @@ impl<'a> RequestCtx<'a> {
                 let uid_ok = pre
                     .get("uid")
                     .and_then(Value::as_str)
-                    .is_none_or(|u| current.value.pointer("/metadata/uid").and_then(Value::as_str) == Some(u));
+                    .is_none_or(|u| current.uid() == u);
                 let rv_ok = pre
                     .get("resourceVersion")
                     .and_then(Value::as_str)
@@ -1188,17 +1182,14 @@ impl<'a> RequestCtx<'a> {
         })?;
         match outcome {
             Deleted::Kept(obj) => {
-                if !dry_run
-                    && self.def.kind == "CustomResourceDefinition"
-                    && obj.value.pointer("/metadata/deletionTimestamp").is_none()
-                {
-                    self.remove_crd(&obj.value);
+                if !dry_run && self.def.kind == "CustomResourceDefinition" && !obj.is_terminating() {
+                    self.remove_crd(&obj.value());
                 }
                 Ok(self.respond_object(200, &obj))
             }
             Deleted::Gone(obj) => {
                 if self.def.kind == "CustomResourceDefinition" {
-                    self.remove_crd(&obj.value);
+                    self.remove_crd(&obj.value());
                 }
                 if self.def.kind == "Namespace" || self.def.kind == "Pod" {
                     return Ok(self.respond_object(200, &obj));
@@ -1208,7 +1199,7 @@ impl<'a> RequestCtx<'a> {
                     &json!({
                         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                         "details": {"name": name, "group": self.def.group, "kind": self.def.resource,
-                            "uid": obj.value.pointer("/metadata/uid")},
+                            "uid": obj.uid()},
                     }),
                 ))
             }
@@ -1243,11 +1234,11 @@ impl<'a> RequestCtx<'a> {
             });
             if self.def.kind == "CustomResourceDefinition" {
                 for d in &deleted {
-                    self.remove_crd(&d.value);
+                    self.remove_crd(&d.value());
                 }
             }
         }
-        let items: Vec<Value> = deleted.iter().map(|o| o.value.clone()).collect();
+        let items: Vec<Value> = deleted.iter().map(|o| o.value()).collect();
         Ok(value_response(
             200,
             &json!({

@@ -224,10 +224,10 @@ impl Cluster {
     #[must_use]
     pub fn present(&self, def: &ResourceDef, obj: &Stored) -> Bytes {
         let want = def.api_version();
-        if obj.value.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+        if obj.api_version() == want {
             return obj.json.clone();
         }
-        let mut v = obj.value.clone();
+        let mut v: Value = serde_json::from_slice(&obj.json).expect("stored JSON parses");
         v["apiVersion"] = json!(want);
         Bytes::from(serde_json::to_vec(&v).expect("a JSON value serialises"))
     }
@@ -237,7 +237,7 @@ impl Cluster {
     pub fn namespace_state(&self, ns: &str) -> Option<bool> {
         self.store
             .get(&gr("", "namespaces"), "", ns)
-            .map(|o| o.value.pointer("/metadata/deletionTimestamp").is_some())
+            .map(|o| o.is_terminating())
     }
 }
 

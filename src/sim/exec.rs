@@ -29,7 +29,7 @@ use tracing::debug;
 use super::api::Body;
 use super::cluster::{Cluster, gr};
 use super::status::{ApiError, ApiResult};
-use super::store::Stored;
+use super::store::Object;
 
 const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
@@ -99,7 +99,7 @@ impl Sandbox {
     /// Build the sandbox of `container` in `pod`: env (literal, from ConfigMaps and Secrets)
     /// and files (fixed ones plus mounted ConfigMap and Secret volumes).
     #[must_use]
-    pub fn of(cluster: &Cluster, pod: &Stored, container: &Value) -> Self {
+    pub fn of(cluster: &Cluster, pod: &Object, container: &Value) -> Self {
         let ns = pod.namespace();
         let lookup = |resource: &str, name: &str| cluster.store.get(&gr("", resource), ns, name);
         let data = |resource: &str, name: &str| -> BTreeMap<String, Vec<u8>> {
@@ -107,7 +107,7 @@ impl Sandbox {
                 return BTreeMap::new();
             };
             let mut out = BTreeMap::new();
-            for (k, v) in obj.value.get("data").and_then(Value::as_object).into_iter().flatten() {
+            for (k, v) in obj.value().get("data").and_then(Value::as_object).into_iter().flatten() {
                 let s = v.as_str().unwrap_or_default();
                 let bytes = if resource == "secrets" {
                     base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default()
@@ -626,7 +626,7 @@ pub fn exit_status(argv: &[String], code: i32) -> Value {
 /// # Errors
 /// 400 for a bad request, a container that is not running, or no supported subprotocol;
 /// 404 for a missing pod.
-pub fn upgrade(cluster: &Arc<Cluster>, pod: &Stored, mut req: http::Request<Incoming>) -> ApiResult<Response<Body>> {
+pub fn upgrade(cluster: &Arc<Cluster>, pod: &Object, mut req: http::Request<Incoming>) -> ApiResult<Response<Body>> {
     let exec = ExecRequest::parse(req.uri().query())?;
     let containers: Vec<Value> = pod
         .value

@@ -330,6 +330,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_scenario_is_valid() {
+        let text = include_str!("../../config/scenario.example.yaml");
+        let s = Scenario::parse("config/scenario.example.yaml", text).unwrap();
+        assert_eq!(s.faults.for_cluster("sim-001").error_code, Some(429));
+        assert!(s.faults.for_cluster("sim-004").refuse);
+        assert_eq!(s.faults.for_cluster("sim-012").watch_drop_after_ms, Some(30_000));
+        assert_eq!(s.behavior.unwrap(), Behavior::default());
+    }
+
+    #[test]
     fn globs() {
         assert!(glob_match("sim-0*", "sim-001"));
         assert!(glob_match("*-001", "sim-001"));

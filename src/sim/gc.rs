@@ -27,13 +27,8 @@ pub enum Deleted {
 
 /// Delete one object inside a transaction, honouring finalizers, cascading to dependents
 /// (owner references) and, for a namespace, to everything in it.
-pub fn delete_object(t: &mut Txn<'_>, gr: &GroupResource, obj: &Stored, policy: Propagation) -> Deleted {
-    let uid = obj
-        .value
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+pub fn delete_object(t: &mut Txn<'_>, gr: &GroupResource, obj: &Arc<Stored>, policy: Propagation) -> Deleted {
+    let uid = obj.uid().to_string();
     let is_namespace = gr.group.is_empty() && gr.resource == "namespaces";
     if is_namespace {
         let ns = obj.name().to_string();
@@ -47,6 +42,7 @@ pub fn delete_object(t: &mut Txn<'_>, gr: &GroupResource, obj: &Stored, policy: 
         }
     }
     let has_finalizers = obj
+        .parse()
         .value
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -61,13 +57,13 @@ pub fn delete_object(t: &mut Txn<'_>, gr: &GroupResource, obj: &Stored, policy: 
     Deleted::Gone(gone)
 }
 
-fn mark_terminating(t: &mut Txn<'_>, gr: &GroupResource, obj: &Stored, namespace_phase: bool) -> Arc<Stored> {
-    if obj.value.pointer("/metadata/deletionTimestamp").is_some() {
+fn mark_terminating(t: &mut Txn<'_>, gr: &GroupResource, obj: &Arc<Stored>, namespace_phase: bool) -> Arc<Stored> {
+    if obj.is_terminating() {
         return t
             .get(gr, obj.namespace(), obj.name())
             .expect("the object was just read in this transaction");
     }
-    let mut v = obj.value.clone();
+    let mut v = obj.value();
     v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
     v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
     if namespace_phase {
@@ -86,7 +82,7 @@ pub fn collect_garbage(t: &mut Txn<'_>, owner_uid: &str, policy: Propagation) {
             continue;
         };
         if policy == Propagation::Orphan {
-            let mut v = dep.value.clone();
+            let mut v = dep.value();
             if let Some(refs) = v.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
             }

@@ -18,7 +18,7 @@ use super::behavior::fnv1a;
 use super::cluster::{Cluster, gr};
 use super::request::Query;
 use super::status::{ApiError, ApiResult};
-use super::store::Stored;
+use super::store::Object;
 
 /// Bytes generated per chunk of a log response.
 const CHUNK: usize = 32 * 1024;
@@ -122,7 +122,7 @@ fn ts_ms(v: Option<&Value>) -> Option<i64> {
 /// # Errors
 /// `BadRequest` as the kubelet answers: ambiguous or unknown container, a container that
 /// has not started, or `previous` without a terminated instance.
-pub fn resolve(cluster: &Cluster, pod: &Stored, opts: &Options) -> ApiResult<Instance> {
+pub fn resolve(cluster: &Cluster, pod: &Object, opts: &Options) -> ApiResult<Instance> {
     let names = |k: &str| -> Vec<String> {
         pod.value
             .pointer(&format!("/spec/{k}"))
@@ -343,7 +343,7 @@ impl LogState {
             .store
             .get(&gr("", "pods"), &self.inst.namespace, &self.inst.pod);
         pod.is_some_and(|p| {
-            p.value
+            p.value()
                 .pointer("/status/containerStatuses")
                 .and_then(Value::as_array)
                 .is_some_and(|cs| {

@@ -23,36 +23,131 @@ pub type ObjKey = (String, String);
 /// of an idle 1,000-cluster fleet bounded while still covering any realistic resume gap.
 pub const DEFAULT_HISTORY: usize = 1024;
 
-/// One stored object version: the value and its JSON bytes.
+/// One stored object version: its JSON bytes and the metadata every lookup needs.
+///
+/// NB: objects are kept as bytes, not as parsed `serde_json::Value`s: a parsed value costs
+/// about eight times its JSON, and a 1,000-cluster fleet holds hundreds of thousands of
+/// object versions. Code that needs the content calls [`Stored::parse`].
 #[derive(Debug)]
 pub struct Stored {
-    pub value: Value,
     pub json: Bytes,
     pub rv: u64,
+    api_version: Box<str>,
+    name: Box<str>,
+    namespace: Box<str>,
+    uid: Box<str>,
+    labels: Box<[(Box<str>, Box<str>)]>,
+    owner_uids: Box<[Box<str>]>,
+    terminating: bool,
+}
+
+/// A stored object parsed for reading: its value, and the stored version it came from.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub value: Value,
+    pub stored: Arc<Stored>,
+}
+
+impl std::ops::Deref for Object {
+    type Target = Stored;
+    fn deref(&self) -> &Stored {
+        &self.stored
+    }
+}
+
+fn text(v: &Value, pointer: &str) -> Box<str> {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().into()
 }
 
 impl Stored {
-    fn new(value: Value, rv: u64) -> Arc<Self> {
-        let json = Bytes::from(serde_json::to_vec(&value).expect("a JSON value serialises"));
-        Arc::new(Self { value, json, rv })
+    /// Serialise `value` as the stored version `rv`.
+    #[must_use]
+    pub fn new(value: &Value, rv: u64) -> Arc<Self> {
+        let json = Bytes::from(serde_json::to_vec(value).expect("a JSON value serialises"));
+        let labels = value
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str().into(), v.as_str().unwrap_or_default().into()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owner_uids = value
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|refs| refs.iter().map(|r| text(r, "/uid")).collect())
+            .unwrap_or_default();
+        Arc::new(Self {
+            json,
+            rv,
+            api_version: text(value, "/apiVersion"),
+            name: text(value, "/metadata/name"),
+            namespace: text(value, "/metadata/namespace"),
+            uid: text(value, "/metadata/uid"),
+            labels,
+            owner_uids,
+            terminating: value
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null()),
+        })
+    }
+
+    /// The object's content, parsed.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).expect("stored JSON parses")
+    }
+
+    /// The object's content with the version it came from.
+    #[must_use]
+    pub fn parse(self: &Arc<Self>) -> Object {
+        Object {
+            value: self.value(),
+            stored: self.clone(),
+        }
     }
 
     /// `metadata.name`.
     #[must_use]
     pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.name
+    }
+
+    /// `apiVersion` as stored.
+    #[must_use]
+    pub fn api_version(&self) -> &str {
+        &self.api_version
     }
 
     /// `metadata.namespace`, empty for cluster-scoped objects.
     #[must_use]
     pub fn namespace(&self) -> &str {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.namespace
+    }
+
+    /// `metadata.uid`.
+    #[must_use]
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// One label's value.
+    #[must_use]
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+
+    /// Whether an ownerReference names `uid`.
+    #[must_use]
+    pub fn owned_by(&self, uid: &str) -> bool {
+        self.owner_uids.iter().any(|o| &**o == uid)
+    }
+
+    /// Whether `metadata.deletionTimestamp` is set.
+    #[must_use]
+    pub fn is_terminating(&self) -> bool {
+        self.terminating
     }
 }
 
@@ -276,12 +371,7 @@ impl Txn<'_> {
         let mut out = Vec::new();
         for (gr, map) in &self.inner.objects {
             for (key, obj) in map {
-                let owned = obj
-                    .value
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)));
-                if owned {
+                if obj.owned_by(uid) {
                     out.push((gr.clone(), key.clone()));
                 }
             }
@@ -304,7 +394,7 @@ impl Txn<'_> {
         self.inner.rv += 1;
         let rv = self.inner.rv;
         value["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let stored = Stored::new(value, rv);
+        let stored = Stored::new(&value, rv);
         let key = (stored.namespace().to_string(), stored.name().to_string());
         let previous = self
             .inner
@@ -335,9 +425,9 @@ impl Txn<'_> {
         }
         self.inner.rv += 1;
         let rv = self.inner.rv;
-        let mut value = previous.value.clone();
+        let mut value = previous.value();
         value["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let stored = Stored::new(value, rv);
+        let stored = Stored::new(&value, rv);
         self.record(Change {
             kind: ChangeKind::Deleted,
             gr: gr.clone(),
@@ -410,7 +500,7 @@ mod tests {
         s.transact(|t| t.put(&gr(), cm("a", "x")));
         let gone = s.transact(|t| t.remove(&gr(), "a", "x")).unwrap();
         assert_eq!(gone.rv, 2);
-        assert_eq!(gone.value["metadata"]["resourceVersion"], "2");
+        assert_eq!(gone.value()["metadata"]["resourceVersion"], "2");
         let ch = s.changes_since(1).unwrap();
         assert_eq!(ch[0].kind, ChangeKind::Deleted);
         assert!(s.get(&gr(), "a", "x").is_none());

@@ -39,11 +39,20 @@ pub struct Filter {
 impl Filter {
     #[must_use]
     pub fn matches(&self, obj: &Stored) -> bool {
+        // NB: name, namespace and labels come from the stored metadata; only a selector on
+        // another field pays for parsing the object.
+        let mut parsed: Option<Value> = None;
         self.namespace.as_deref().is_none_or(|ns| obj.namespace() == ns)
-            && self
-                .labels
-                .matches_json(obj.value.pointer("/metadata/labels").and_then(Value::as_object))
-            && self.fields.matches(&obj.value)
+            && self.labels.matches(|k| obj.label(k))
+            && self.fields.matches_by(|field| match field {
+                "metadata.name" => obj.name().to_string(),
+                "metadata.namespace" => obj.namespace().to_string(),
+                other => {
+                    let v =
+                        parsed.get_or_insert_with(|| serde_json::from_slice(&obj.json).expect("stored JSON parses"));
+                    crate::selector::field_text(v, other)
+                }
+            })
     }
 }
 
@@ -90,7 +99,8 @@ impl WatchState {
         match self.req.table {
             Some(include) => {
                 let now = jiff::Timestamp::now().as_second();
-                let row = table::row(&self.req.def, &obj.value, include, now);
+                let value: Value = serde_json::from_slice(&obj.json).expect("stored JSON parses");
+                let row = table::row(&self.req.def, &value, include, now);
                 let mut t = table::table(&self.req.def, vec![row], &obj.rv.to_string(), None);
                 if self.columns_sent {
                     t["columnDefinitions"] = Value::Null;

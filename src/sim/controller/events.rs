@@ -61,6 +61,7 @@ impl Controller {
                 return;
             }
             if let Some(existing) = self.cluster.store.get(&events, &ens, &ename) {
+                let existing = existing.parse();
                 let mut v = existing.value.clone();
                 v["count"] = json!(v["count"].as_i64().unwrap_or(1) + i64::from(occurrence - last));
                 v["lastTimestamp"] = json!(now);

@@ -253,7 +253,7 @@ pub(super) fn pods(ctl: &mut Controller) {
 /// Kubelet and scheduler events, recorded on each transition (repeats fold into counts).
 fn record_transitions(
     ctl: &mut Controller,
-    pod: &crate::sim::store::Stored,
+    pod: &crate::sim::store::Object,
     node: &str,
     containers: &[Value],
     stages: &[Stage],

@@ -23,7 +23,7 @@ use tracing::debug;
 use super::cluster::{Cluster, gr, new_uid, now_rfc3339};
 use super::gc::{Propagation, delete_object};
 use super::resources::GroupResource;
-use super::store::Stored;
+use super::store::{Object, Stored};
 
 pub use events::EventRecorder;
 
@@ -59,18 +59,17 @@ impl Controller {
         self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
     }
 
-    fn list(&self, resource: &GroupResource) -> Vec<Arc<Stored>> {
-        self.cluster
+    fn list(&self, resource: &GroupResource) -> Vec<Object> {
+        let (objects, _, _) = self
+            .cluster
             .store
-            .list(resource, None, None, None, |o| {
-                o.value.pointer("/metadata/deletionTimestamp").is_none()
-            })
-            .0
+            .list(resource, None, None, None, |o| !o.is_terminating());
+        objects.iter().map(Stored::parse).collect()
     }
 
     /// Replace `old` with `new` unless nothing changed or someone else changed it meanwhile
     /// (then the next pass sees their version).
-    fn update(&mut self, resource: &GroupResource, old: &Stored, new: Value) -> bool {
+    fn update(&mut self, resource: &GroupResource, old: &Object, new: Value) -> bool {
         if new == old.value {
             return false;
         }
@@ -88,7 +87,7 @@ impl Controller {
         written
     }
 
-    fn create(&mut self, resource: &GroupResource, mut obj: Value) -> Option<Arc<Stored>> {
+    fn create(&mut self, resource: &GroupResource, mut obj: Value) -> Option<Object> {
         let now = now_rfc3339();
         obj["metadata"]["uid"] = json!(new_uid());
         obj["metadata"]["creationTimestamp"] = json!(now);
@@ -100,11 +99,11 @@ impl Controller {
             // Objects cannot appear in a namespace that is gone or going.
             let ns_ok = ns.is_empty()
                 || t.get(&gr("", "namespaces"), "", &ns)
-                    .is_some_and(|n| n.value.pointer("/metadata/deletionTimestamp").is_none());
+                    .is_some_and(|n| !n.is_terminating());
             (ns_ok && t.get(resource, &ns, &name).is_none()).then(|| t.put(resource, obj))
         });
         self.writes += usize::from(created.is_some());
-        created
+        created.map(|s| s.parse())
     }
 
     fn delete(&mut self, resource: &GroupResource, obj: &Stored) {
@@ -180,7 +179,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// An owner reference to `owner` (as its controller).
-fn owner_ref(owner: &Stored) -> Value {
+fn owner_ref(owner: &Object) -> Value {
     json!({
         "apiVersion": owner.value["apiVersion"], "kind": owner.value["kind"], "name": owner.name(),
         "uid": owner.value.pointer("/metadata/uid"), "controller": true, "blockOwnerDeletion": true,
@@ -189,17 +188,11 @@ fn owner_ref(owner: &Stored) -> Value {
 
 /// Whether `obj` is controlled by the object with `uid`.
 fn owned_by(obj: &Stored, uid: &str) -> bool {
-    obj.value
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)))
+    obj.owned_by(uid)
 }
 
 fn uid(obj: &Stored) -> &str {
-    obj.value
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    obj.uid()
 }
 
 fn int(v: &Value, pointer: &str) -> i64 {

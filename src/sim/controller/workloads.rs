@@ -5,7 +5,6 @@
 //! status` and `kubectl wait` read it.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -17,7 +16,7 @@ use crate::sim::behavior::fnv1a;
 use crate::sim::cluster::now_rfc3339;
 use crate::sim::objects::apply_defaults;
 use crate::sim::resources::BUILTIN_DEFS;
-use crate::sim::store::Stored;
+use crate::sim::store::Object;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH_LABEL: &str = "pod-template-hash";
@@ -59,7 +58,7 @@ fn int_or_percent(v: Option<&Value>, total: i64, default: &str, round_up: bool) 
     if round_up { (scaled + 99) / 100 } else { scaled / 100 }
 }
 
-fn pod_ready(p: &Stored) -> bool {
+fn pod_ready(p: &Object) -> bool {
     p.value
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -82,7 +81,7 @@ fn pod_def() -> &'static crate::sim::resources::ResourceDef {
 
 /// Build a pod from a template, owned by `owner`, on `node`.
 fn pod_from_template(
-    owner: &Stored,
+    owner: &Object,
     template: &Value,
     name: &str,
     node: &str,
@@ -126,12 +125,12 @@ pub(super) fn deployments(ctl: &mut Controller) {
     let d_gr = gr("apps", "deployments");
     for d in ctl.list(&d_gr) {
         let all_rs = ctl.list(&rs_gr);
-        let owned: Vec<Arc<Stored>> = all_rs.into_iter().filter(|r| owned_by(r, uid(&d))).collect();
+        let owned: Vec<Object> = all_rs.into_iter().filter(|r| owned_by(r, uid(&d))).collect();
         let spec = &d.value["spec"];
         let desired = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
         let template = spec.get("template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
-        let revision_of = |r: &Stored| {
+        let revision_of = |r: &Object| {
             r.value
                 .pointer("/metadata/annotations")
                 .and_then(|a| a.get(REVISION))
@@ -139,7 +138,7 @@ pub(super) fn deployments(ctl: &mut Controller) {
                 .and_then(|s| s.parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let max_revision = owned.iter().map(|r| revision_of(r)).max().unwrap_or(0);
+        let max_revision = owned.iter().map(&revision_of).max().unwrap_or(0);
         let new_rs = owned
             .iter()
             .find(|r| {
@@ -149,7 +148,7 @@ pub(super) fn deployments(ctl: &mut Controller) {
                     == Some(hash.as_str())
             })
             .cloned();
-        let old: Vec<Arc<Stored>> = owned
+        let old: Vec<Object> = owned
             .iter()
             .filter(|r| new_rs.as_ref().is_none_or(|n| n.name() != r.name()))
             .cloned()
@@ -195,7 +194,7 @@ pub(super) fn deployments(ctl: &mut Controller) {
         }
 
         let new_replicas = int(&new_rs.value, "/spec/replicas");
-        let scale = |ctl: &mut Controller, rs: &Stored, to: i64| {
+        let scale = |ctl: &mut Controller, rs: &Object, to: i64| {
             let from = int(&rs.value, "/spec/replicas");
             if from == to {
                 return;
@@ -251,7 +250,7 @@ pub(super) fn deployments(ctl: &mut Controller) {
         }
 
         // Status, from the ReplicaSets as they are now.
-        let owned: Vec<Arc<Stored>> = ctl.list(&rs_gr).into_iter().filter(|r| owned_by(r, uid(&d))).collect();
+        let owned: Vec<Object> = ctl.list(&rs_gr).into_iter().filter(|r| owned_by(r, uid(&d))).collect();
         let sum = |p: &str| owned.iter().map(|r| int(&r.value, p)).sum::<i64>();
         let (replicas, ready, available) = (
             sum("/status/replicas"),
@@ -384,7 +383,7 @@ pub(super) fn deployments(ctl: &mut Controller) {
         }
         // Keep only the newest `revisionHistoryLimit` old ReplicaSets that are scaled to zero.
         let limit = spec.get("revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10);
-        let mut idle: Vec<Arc<Stored>> = owned
+        let mut idle: Vec<Object> = owned
             .iter()
             .filter(|r| {
                 r.name() != rs_name && int(&r.value, "/spec/replicas") == 0 && int(&r.value, "/status/replicas") == 0
@@ -414,7 +413,7 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
     let nodes = nodes(ctl);
     for rs in ctl.list(&rs_gr) {
         let desired = rs.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let mut pods: Vec<Arc<Stored>> = ctl
+        let mut pods: Vec<Object> = ctl
             .list(&pod_gr)
             .into_iter()
             .filter(|p| p.namespace() == rs.namespace() && owned_by(p, uid(&rs)))
@@ -440,7 +439,7 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
         } else if have > desired {
             // Not-ready pods go first, then the newest.
             pods.sort_by_key(|p| (pod_ready(p), std::cmp::Reverse(p.rv)));
-            let extra: Vec<Arc<Stored>> = pods.drain(..usize::try_from(have - desired).unwrap_or(0)).collect();
+            let extra: Vec<Object> = pods.drain(..usize::try_from(have - desired).unwrap_or(0)).collect();
             for p in extra {
                 ctl.delete(&pod_gr, &p);
                 ctl.event(
@@ -482,14 +481,14 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let on_delete = spec.pointer("/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
-        let mut pods: Vec<(i64, Arc<Stored>)> = ctl
+        let mut pods: Vec<(i64, Object)> = ctl
             .list(&pod_gr)
             .into_iter()
             .filter(|p| p.namespace() == sts.namespace() && owned_by(p, uid(&sts)))
             .filter_map(|p| ordinal(p.name(), sts.name()).map(|o| (o, p)))
             .collect();
         pods.sort_by_key(|(o, _)| *o);
-        let rev_of = |p: &Stored| {
+        let rev_of = |p: &Object| {
             p.value
                 .pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
                 .and_then(Value::as_str)
@@ -600,7 +599,7 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
     for ds in ctl.list(&ds_gr) {
         let template = ds.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
-        let pods: Vec<Arc<Stored>> = ctl
+        let pods: Vec<Object> = ctl
             .list(&pod_gr)
             .into_iter()
             .filter(|p| p.namespace() == ds.namespace() && owned_by(p, uid(&ds)))
@@ -610,7 +609,7 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
                 .find(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n))
                 .cloned()
         };
-        let is_current = |p: &Stored| {
+        let is_current = |p: &Object| {
             p.value
                 .pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
                 .and_then(Value::as_str)
@@ -643,7 +642,7 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
             ctl.delete(&pod_gr, p);
         }
         // One outdated pod at a time, and only while every other pod is ready.
-        if pods.iter().all(|p| pod_ready(p))
+        if pods.iter().all(pod_ready)
             && let Some(p) = pods.iter().find(|p| !is_current(p))
         {
             ctl.delete(&pod_gr, p);
