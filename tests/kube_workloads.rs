@@ -219,3 +219,75 @@ async fn restart_rolls_the_deployment() {
     assert!(!names.contains(&before), "{before} survived the restart: {names:?}");
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_in_both_api_groups() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let (fleet, client) = fleet_with_app().await;
+    // The controllers record core Events; events.k8s.io/v1 serves the same objects.
+    let v1: Api<Event> = Api::namespaced(client.clone(), "shop");
+    let listed = v1.list(&ListParams::default()).await.unwrap();
+    let scaling = listed
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ScalingReplicaSet"))
+        .expect("a ScalingReplicaSet event");
+    assert_eq!(
+        scaling.regarding.as_ref().and_then(|r| r.kind.as_deref()),
+        Some("Deployment")
+    );
+    assert!(
+        scaling
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("Scaled up replica set web-"))
+    );
+    assert_eq!(scaling.reporting_controller.as_deref(), Some("deployment-controller"));
+
+    // Written through events.k8s.io/v1, read through core/v1.
+    let made: Event = serde_json::from_value(json!({
+        "metadata": {"name": "muster.1"}, "eventTime": "2026-01-01T00:00:00.000000Z", "type": "Normal",
+        "reason": "RolloutStarted", "note": "wave 1 of 3", "action": "Rollout",
+        "reportingController": "muster.dev/hub", "reportingInstance": "hub-0",
+        "regarding": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "shop"},
+    }))
+    .unwrap();
+    v1.create(&PostParams::default(), &made).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client.clone(), "shop");
+    let seen = core.get("muster.1").await.unwrap();
+    assert_eq!(seen.message.as_deref(), Some("wave 1 of 3"));
+    assert_eq!(seen.involved_object.name.as_deref(), Some("web"));
+    assert_eq!(seen.reporting_component.as_deref(), Some("muster.dev/hub"));
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn progress_deadline_is_reported() {
+    let (fleet, client) = fleet_with_app().await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    let patch = json!({"spec": {"progressDeadlineSeconds": 1, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:broken"}]}}}});
+    deploys
+        .patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let d = deploys.get("web").await.unwrap();
+        let progressing = d
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_.as_deref() == Some("Progressing"));
+        if let Some(c) = progressing
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        {
+            assert_eq!(c.status.as_deref(), Some("False"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the progress deadline was never reported");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fleet.shutdown().await;
+}

@@ -506,7 +506,8 @@ impl<'a> RequestCtx<'a> {
         Ok(ua.split('/').next().unwrap_or("unknown").chars().take(128).collect())
     }
 
-    /// Check `apiVersion`, `kind`, name and namespace of a request body against the URL.
+    /// Check `apiVersion`, `kind`, name and namespace of a request body against the URL,
+    /// then convert it to the storage shape.
     fn check_identity(&self, obj: &mut Value) -> ApiResult<()> {
         let expected_av = if self.path.subresource.as_deref() == Some("scale") {
             "autoscaling/v1".to_string()
@@ -575,6 +576,8 @@ impl<'a> RequestCtx<'a> {
                 _ => obj["metadata"]["name"] = json!(url_name),
             }
         }
+        // Store what is written in the storage shape (a no-op for most resources).
+        *obj = self.def.conversion.to_storage(std::mem::take(obj));
         Ok(())
     }
 
@@ -773,7 +776,8 @@ impl<'a> RequestCtx<'a> {
         }
         let p = self.parse_patch_body(&ct, body)?;
         let current = self.current()?.parse();
-        let mut obj = current.value.clone();
+        // A patch is written against the served shape of the object.
+        let mut obj = self.def.conversion.to_served(current.value.clone());
         self.apply_patch_doc(&ct, &mut obj, &p)?;
         if !obj.is_object() {
             return Err(ApiError::bad_request(

@@ -227,7 +227,7 @@ impl Cluster {
         if obj.api_version() == want {
             return obj.json.clone();
         }
-        let mut v: Value = serde_json::from_slice(&obj.json).expect("stored JSON parses");
+        let mut v = def.conversion.to_served(obj.value());
         v["apiVersion"] = json!(want);
         Bytes::from(serde_json::to_vec(&v).expect("a JSON value serialises"))
     }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod behavior;
 pub mod cluster;
 pub mod controller;
+pub mod convert;
 pub mod discovery;
 pub mod exec;
 pub mod faults;

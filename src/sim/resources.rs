@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use serde_json::Value;
 
+use super::convert::Conversion;
 use super::status::{ApiError, ApiResult};
 
 /// The verbs every served resource supports.
@@ -75,6 +76,10 @@ pub struct ResourceDef {
     pub printer: Printer,
     /// Extra field paths accepted in `fieldSelector` beyond `metadata.name/namespace`.
     pub field_selectors: Vec<String>,
+    /// Another resource's storage this one is served from, if any.
+    pub storage: Option<GroupResource>,
+    /// How served objects map to stored ones.
+    pub conversion: Conversion,
 }
 
 impl ResourceDef {
@@ -91,10 +96,10 @@ impl ResourceDef {
     /// The storage key shared by every version of this resource.
     #[must_use]
     pub fn group_resource(&self) -> GroupResource {
-        GroupResource {
+        self.storage.clone().unwrap_or_else(|| GroupResource {
             group: self.group.clone(),
             resource: self.resource.clone(),
-        }
+        })
     }
 
     /// Whether the field selector may use `field`.
@@ -354,6 +359,16 @@ pub static BUILTIN_DEFS: LazyLock<Vec<Arc<ResourceDef>>> = LazyLock::new(|| {
                 scale: if b.scale { scale_builtin() } else { None },
                 printer: Printer::Builtin(b.kind),
                 field_selectors: b.fields.iter().map(|s| (*s).to_string()).collect(),
+                // NB: events.k8s.io/v1 Events are core Events in another shape, as in kube-apiserver.
+                storage: (b.group == "events.k8s.io").then(|| GroupResource {
+                    group: String::new(),
+                    resource: "events".into(),
+                }),
+                conversion: if b.group == "events.k8s.io" {
+                    Conversion::EventsV1
+                } else {
+                    Conversion::None
+                },
             })
         })
         .collect()
@@ -542,6 +557,8 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
                 Printer::Custom(columns)
             },
             field_selectors: Vec::new(),
+            storage: None,
+            conversion: Conversion::None,
         }));
     }
     if storage_versions != 1 {
