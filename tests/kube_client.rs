@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -15,22 +15,11 @@ use kube::api::{
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::{Client, Error};
-use muster::sim::{Fleet, FleetOptions};
+use muster::sim::Fleet;
 use serde_json::json;
 
 async fn fleet() -> (Fleet, Client) {
-    let fleet = Fleet::start(FleetOptions::default().clusters(1))
-        .await
-        .expect("fleet starts");
-    let client = common::kube_client(&fleet, "sim-000").await;
-    let ns: Api<Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap(),
-    )
-    .await
-    .expect("namespace");
-    (fleet, client)
+    common::fleet_with_namespace("shop").await
 }
 
 fn deployment(image: &str, replicas: i32) -> serde_json::Value {

@@ -7,25 +7,15 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncBufReadExt as _, StreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, AttachParams, ListParams, LogParams, Patch, PatchParams, PostParams};
-use muster::sim::{Fleet, FleetOptions};
+use muster::sim::Fleet;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 async fn fleet_with_app() -> (Fleet, Client) {
-    let fleet = Fleet::start(FleetOptions::default().clusters(1))
-        .await
-        .expect("fleet starts");
-    let client = common::kube_client(&fleet, "sim-000").await;
-    let ns: Api<Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (fleet, client) = common::fleet_with_namespace("shop").await;
     let d: serde_json::Value = serde_yaml::from_str(common::APP_YAML.split("---").next().unwrap()).unwrap();
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "shop");
     deploys

@@ -184,6 +184,21 @@ pub async fn kube_client_no_retry(fleet: &Fleet, context: &str) -> kube::Client 
     kube_client_from(&fleet.kubeconfig(), context, false).await
 }
 
+/// A one-cluster fleet with namespace `namespace`, and a kube client for it.
+pub async fn fleet_with_namespace(namespace: &str) -> (Fleet, kube::Client) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let fleet = Fleet::start(FleetOptions::default().clusters(1))
+        .await
+        .expect("fleet starts");
+    let client = kube_client(&fleet, "sim-000").await;
+    let ns: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let body = serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).expect("a namespace");
+    ns.create(&kube::api::PostParams::default(), &body)
+        .await
+        .expect("namespace created");
+    (fleet, client)
+}
+
 pub async fn kube_client_from(kubeconfig_yaml: &str, context: &str, retry: bool) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).expect("kubeconfig parses");
     let options = kube::config::KubeConfigOptions {
