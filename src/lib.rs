@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod registry;
 pub mod selector;
 pub mod sim;

@@ -427,6 +427,28 @@ pub fn field_text(object: &serde_json::Value, field: &str) -> String {
     }
 }
 
+/// Cluster-name patterns (`prod-*`, `*-eu-*`).
+/// Whether `name` matches a pattern where `*` stands for any run of characters.
+#[must_use]
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) || name.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +527,13 @@ mod tests {
         assert!(!FieldSelector::parse("metadata.name!=a").unwrap().matches(&obj));
         assert!(FieldSelector::parse("").unwrap().matches(&obj));
         assert!(FieldSelector::parse("metadata.name").is_err());
+    }
+    #[test]
+    fn globs() {
+        assert!(glob_match("sim-0*", "sim-001"));
+        assert!(glob_match("*-001", "sim-001"));
+        assert!(glob_match("s*m*1", "sim-001"));
+        assert!(!glob_match("sim-1*", "sim-001"));
+        assert!(glob_match("sim-001", "sim-001"));
     }
 }

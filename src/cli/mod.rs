@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions, logging setup, and the subcommands.
 
+mod clusters;
 mod logging;
 mod sim;
 
@@ -28,6 +29,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the clusters muster knows (kubeconfig contexts), optionally probing them.
+    Clusters(clusters::ClustersArgs),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     Sim(sim::SimArgs),
 }
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Clusters(args) => clusters::run(args).await,
             Command::Sim(args) => sim::run(args).await,
         }
     });

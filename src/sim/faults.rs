@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::behavior::{Behavior, fnv1a};
 use super::status::ApiError;
+use crate::selector::glob_match;
 
 /// The faults a cluster injects. All off by default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -215,27 +216,6 @@ pub struct FaultPlan {
     pub clusters: BTreeMap<String, Faults>,
 }
 
-/// Whether `name` matches a pattern where `*` stands for any run of characters.
-#[must_use]
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || !name[first.len()..].ends_with(last) || name.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 impl FaultPlan {
     /// The faults of one cluster: the most specific entry (an exact name, else the longest
     /// matching pattern), else the default.
@@ -337,15 +317,6 @@ mod tests {
         assert!(s.faults.for_cluster("sim-004").refuse);
         assert_eq!(s.faults.for_cluster("sim-012").watch_drop_after_ms, Some(30_000));
         assert_eq!(s.behavior.unwrap(), Behavior::default());
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("sim-0*", "sim-001"));
-        assert!(glob_match("*-001", "sim-001"));
-        assert!(glob_match("s*m*1", "sim-001"));
-        assert!(!glob_match("sim-1*", "sim-001"));
-        assert!(glob_match("sim-001", "sim-001"));
     }
 
     #[test]

@@ -1,0 +1,231 @@
+//! The cluster registry: every member cluster muster knows, with its labels, where it came
+//! from, its lazily built `kube::Client` and its health.
+//!
+//! Members come from sources (`kubeconfig.rs` now; Cluster API Secrets and the fleet file
+//! next). A registry of 10,000 members opens no connection until a member is used: each
+//! member keeps only its slice of the kubeconfig and builds its client on first use.
+
+pub mod health;
+pub mod kubeconfig;
+pub mod select;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+pub use health::{Health, HealthState};
+pub use select::{Selection, SelectionError};
+
+/// Registry key: the kubeconfig context name, or `<namespace>/<cluster>` for Cluster API.
+pub type ClusterName = String;
+
+/// Where a member was defined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Source {
+    /// A context of a kubeconfig file.
+    Kubeconfig { path: String, context: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kubeconfig { path, .. } => write!(f, "kubeconfig:{path}"),
+        }
+    }
+}
+
+/// Why a member cannot be used (it is listed, marked Invalid, and selecting it fails).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invalid {
+    pub reason: String,
+}
+
+/// How to build a member's client: its own one-context kubeconfig. `Debug` redacts it.
+#[derive(Clone)]
+pub struct Connection {
+    kubeconfig: Arc<kube::config::Kubeconfig>,
+    context: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("context", &self.context)
+            .field("kubeconfig", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One cluster in the registry.
+pub struct Member {
+    pub name: ClusterName,
+    pub labels: BTreeMap<String, String>,
+    pub source: Source,
+    /// The API server URL (`server:` of the kubeconfig cluster).
+    pub server: String,
+    /// The context's default namespace, if any.
+    pub namespace: Option<String>,
+    /// `insecure-skip-tls-verify` is set (allowed, but shown as a warning).
+    pub insecure: bool,
+    /// Set when the member's definition is unusable.
+    pub invalid: Option<Invalid>,
+    pub health: Mutex<Health>,
+    connection: Option<Connection>,
+    client: OnceCell<kube::Client>,
+}
+
+/// Why a member's client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error("cluster {cluster}: {reason}")]
+    Invalid { cluster: String, reason: String },
+    #[error("cluster {cluster}: building the client: {message}")]
+    Client { cluster: String, message: String },
+}
+
+impl MemberError {
+    /// A stable short label for metrics and results.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "InvalidMember",
+            Self::Client { .. } => "ClientBuildFailed",
+        }
+    }
+}
+
+impl fmt::Debug for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .field("source", &self.source)
+            .field("server", &self.server)
+            .field("invalid", &self.invalid)
+            .field("health", &self.health())
+            .field("connection", &self.connection)
+            .field("client_built", &self.client_built())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Member {
+    /// The member's client, built on first use and reused after.
+    ///
+    /// # Errors
+    /// [`MemberError`] for an invalid member or a configuration kube rejects. The message
+    /// never contains credentials.
+    pub async fn client(&self) -> Result<kube::Client, MemberError> {
+        if let Some(inv) = &self.invalid {
+            return Err(MemberError::Invalid {
+                cluster: self.name.clone(),
+                reason: inv.reason.clone(),
+            });
+        }
+        let conn = self.connection.as_ref().ok_or_else(|| MemberError::Invalid {
+            cluster: self.name.clone(),
+            reason: "no connection details".into(),
+        })?;
+        self.client
+            .get_or_try_init(|| async {
+                let options = kube::config::KubeConfigOptions {
+                    context: Some(conn.context.clone()),
+                    ..Default::default()
+                };
+                let mut config = kube::Config::from_custom_kubeconfig((*conn.kubeconfig).clone(), &options)
+                    .await
+                    .map_err(|e| MemberError::Client {
+                        cluster: self.name.clone(),
+                        message: redact(&e.to_string()),
+                    })?;
+                // NB: kube retries 429/503/504 by itself (up to 15 times); muster's fan-out
+                // classifies and retries under its own limits and deadlines instead.
+                config.default_retry = false;
+                kube::Client::try_from(config).map_err(|e| MemberError::Client {
+                    cluster: self.name.clone(),
+                    message: redact(&e.to_string()),
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Whether the client has been built (for tests and the lazy-client benchmark).
+    #[must_use]
+    pub fn client_built(&self) -> bool {
+        self.client.initialized()
+    }
+
+    /// A snapshot of the member's health.
+    #[must_use]
+    pub fn health(&self) -> Health {
+        self.health.lock().expect("health lock").clone()
+    }
+}
+
+/// Keep only the first line of a library error and drop anything that looks like a
+/// credential (kube errors name files and fields, not secrets, but be certain).
+fn redact(message: &str) -> String {
+    message
+        .split_whitespace()
+        .map(|w| {
+            if w.len() >= 32 && w.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c)) {
+                "<redacted>"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The registry: members by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    members: DashMap<ClusterName, Arc<Member>>,
+}
+
+impl Registry {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add or replace a member.
+    pub fn insert(&self, member: Member) {
+        self.members.insert(member.name.clone(), Arc::new(member));
+    }
+
+    /// Remove a member; calls in flight keep their `Arc`.
+    pub fn remove(&self, name: &str) -> Option<Arc<Member>> {
+        self.members.remove(name).map(|(_, m)| m)
+    }
+
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Arc<Member>> {
+        self.members.get(name).map(|m| m.clone())
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Every member, sorted by name.
+    #[must_use]
+    pub fn members(&self) -> Vec<Arc<Member>> {
+        let mut all: Vec<Arc<Member>> = self.members.iter().map(|m| m.clone()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+}

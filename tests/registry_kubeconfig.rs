@@ -1,0 +1,213 @@
+//! The registry's kubeconfig source against simulated fleets: members per context, lazy
+//! clients, selection, health probing (with injected faults), and `muster clusters` end to
+//! end, with every output checked for leaked tokens.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TestFleet;
+use muster::registry::{HealthState, Registry, Selection, health, kubeconfig};
+use muster::sim::{Faults, Fleet, FleetOptions};
+
+fn tokens(kubeconfig: &Path) -> Vec<String> {
+    std::fs::read_to_string(kubeconfig)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("token: ")
+                .map(|t| t.trim_matches('\'').trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn members_are_lazy_probed_and_selected() {
+    let fleet = Fleet::start(FleetOptions::default().clusters(3)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    fleet.write_kubeconfig(&path).unwrap();
+    let registry = Registry::new();
+    let report = kubeconfig::load(&registry, &[path]);
+    assert!(report.failed.is_empty());
+    assert_eq!(registry.len(), 3);
+    assert!(
+        registry.members().iter().all(|m| !m.client_built()),
+        "no client may be built before use"
+    );
+
+    for m in registry.members() {
+        let h = health::probe(&m, health::UNHEALTHY_AFTER).await;
+        assert_eq!(
+            (h.state, h.version.as_deref()),
+            (HealthState::Healthy, Some("v1.32.4")),
+            "{}",
+            m.name
+        );
+        assert!(m.client_built());
+    }
+
+    // A refusing cluster turns Unhealthy after three failed probes, and Healthy after one success.
+    let sick = registry.get("sim-001").unwrap();
+    fleet
+        .cluster("sim-001")
+        .unwrap()
+        .set_faults(Faults {
+            refuse: true,
+            ..Default::default()
+        })
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for expected in [HealthState::Healthy, HealthState::Healthy, HealthState::Unhealthy] {
+        let h = health::probe(&sick, health::UNHEALTHY_AFTER).await;
+        assert_eq!(h.state, expected, "{h:?}");
+    }
+    assert!(sick.health().last_error.unwrap().contains("sim-001"));
+    fleet.cluster("sim-001").unwrap().set_faults(Faults::default()).unwrap();
+    let mut healthy = false;
+    for _ in 0..20 {
+        if health::probe(&sick, health::UNHEALTHY_AFTER).await.state == HealthState::Healthy {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "one successful probe makes a member Healthy again");
+
+    let pick = |c: Option<&str>, s: Option<&str>| Selection::parse(c, s).unwrap().select(&registry);
+    let names = |r: Result<Vec<std::sync::Arc<muster::registry::Member>>, _>| {
+        r.unwrap().iter().map(|m| m.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(pick(Some("sim-00*"), None)), ["sim-000", "sim-001", "sim-002"]);
+    assert_eq!(names(pick(Some("sim-002, sim-000"), None)), ["sim-000", "sim-002"]);
+    let err = pick(Some("prod-*"), None).unwrap_err().to_string();
+    assert!(
+        err.contains("--clusters 'prod-*'") && err.contains("sim-000, sim-001, sim-002 (3 in all)"),
+        "{err}"
+    );
+    let err = pick(None, Some("env=prod")).unwrap_err().to_string();
+    assert!(err.contains("--cluster-selector 'env=prod'"), "{err}");
+    let err = Selection::parse(None, Some("env in (prod")).unwrap_err().to_string();
+    assert!(err.contains("position 12"), "{err}");
+    fleet.shutdown().await;
+}
+
+fn muster(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("muster runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn clusters_command_end_to_end() {
+    let fleet = TestFleet::start(2);
+    let kc = fleet.kubeconfig.to_str().unwrap().to_string();
+    let secrets = tokens(&fleet.kubeconfig);
+    assert_eq!(secrets.len(), 2);
+    let extra = fleet.dir.path().join("extra.kubeconfig");
+    std::fs::write(&extra, "contexts:\n- name: orphan\n  context: {cluster: nowhere, user: nobody}\n- name: sim-000\n  context: {cluster: dup}\n").unwrap();
+    let broken = fleet.dir.path().join("broken.kubeconfig");
+    std::fs::write(&broken, "users:\n- name: x\n  user:\n    token: [1, 2\n").unwrap();
+
+    let mut outputs = Vec::new();
+    let (code, out, err) = muster(&[
+        "clusters",
+        "--kubeconfig",
+        &kc,
+        "--kubeconfig",
+        extra.to_str().unwrap(),
+        "--probe",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "SOURCE", "SERVER", "LABELS", "HEALTH", "VERSION", "CERT-EXPIRY"]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sim-000") && l.contains("Healthy") && l.contains("v1.32.4")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("orphan") && l.contains("Invalid")),
+        "{out}"
+    );
+    assert!(
+        err.contains("cluster orphan is invalid") && err.contains("cluster \"nowhere\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("context \"sim-000\"") && err.contains("ignored"),
+        "duplicate warning: {err}"
+    );
+    outputs.push(out + &err);
+
+    let (code, out, err) = muster(&["clusters", "--kubeconfig", &kc, "--probe", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["health"]["state"], "Healthy");
+    assert_eq!(v[0]["source"]["kind"], "kubeconfig");
+    outputs.push(out + &err);
+
+    let (code, out, err) = muster(&["clusters", "--kubeconfig", &kc, "-o", "yaml", "--clusters", "sim-001"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("name: sim-001") && !out.contains("sim-000"), "{out}");
+    outputs.push(out + &err);
+
+    // A malformed file: named with its line; the others still load; --strict makes it fatal.
+    let (code, out, err) = muster(&[
+        "clusters",
+        "--kubeconfig",
+        &kc,
+        "--kubeconfig",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("1 source failed") && err.contains("broken.kubeconfig") && err.contains("line "),
+        "{err}"
+    );
+    assert_eq!(out.lines().count(), 3, "{out}");
+    outputs.push(out + &err);
+    let (code, out, err) = muster(&[
+        "clusters",
+        "--kubeconfig",
+        &kc,
+        "--kubeconfig",
+        broken.to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(code, 2);
+    outputs.push(out + &err);
+
+    // Selection errors are usage errors (exit 2) that say what exists.
+    let (code, out, err) = muster(&["clusters", "--kubeconfig", &kc, "--clusters", "prod-*"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no cluster matches --clusters 'prod-*'") && err.contains("sim-000"),
+        "{err}"
+    );
+    outputs.push(out + &err);
+    let (code, out, err) = muster(&["clusters", "--kubeconfig", &kc, "--cluster-selector", "env in (a"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("position 9"), "{err}");
+    outputs.push(out + &err);
+
+    for o in &outputs {
+        for t in &secrets {
+            assert!(!o.contains(t.as_str()), "a token leaked into muster's output:\n{o}");
+        }
+    }
+}
