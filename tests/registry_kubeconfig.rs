@@ -211,3 +211,44 @@ fn clusters_command_end_to_end() {
         }
     }
 }
+
+#[test]
+fn fleet_config_labels_and_selection() {
+    let fleet = TestFleet::start(3);
+    let kc = fleet.kubeconfig.to_str().unwrap().to_string();
+    let cfg = fleet.dir.path().join("fleet.yaml");
+    std::fs::write(&cfg, "labels:\n- match: 'sim-*'\n  labels: {env: stage, region: eu}\n- match: 'sim-001'\n  labels: {env: prod}\nlimits:\n  groups:\n  - {selector: env=prod, qps: 5}\n").unwrap();
+    let (code, out, err) = muster(&[
+        "clusters",
+        "--kubeconfig",
+        &kc,
+        "--fleet",
+        cfg.to_str().unwrap(),
+        "--cluster-selector",
+        "env=prod,region in (eu,us),!canary",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(
+        (v[0]["name"].as_str(), v[0]["labels"]["env"].as_str()),
+        (Some("sim-001"), Some("prod"))
+    );
+    let (_, out, _) = muster(&["clusters", "--kubeconfig", &kc, "--fleet", cfg.to_str().unwrap()]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sim-000") && l.contains("env=stage,region=eu")),
+        "{out}"
+    );
+
+    let bad = fleet.dir.path().join("bad-fleet.yaml");
+    std::fs::write(&bad, "labels:\n- match: x\n  lables: {}\n").unwrap();
+    let (code, _, err) = muster(&["clusters", "--kubeconfig", &kc, "--fleet", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad-fleet.yaml") && err.contains("line 3") && err.contains("lables"),
+        "{err}"
+    );
+}

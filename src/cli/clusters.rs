@@ -10,7 +10,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{CliError, exit};
-use crate::registry::{Member, Registry, Selection, health, kubeconfig};
+use crate::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
 
 /// How many members are probed at once.
 const PROBE_CONCURRENCY: usize = 64;
@@ -47,6 +47,10 @@ pub struct ClustersArgs {
     /// Fail (exit 2) when any source cannot be read.
     #[arg(long)]
     pub strict: bool,
+
+    /// Fleet configuration: sources, labels by name pattern, limits, allowed exec plugins.
+    #[arg(long, env = "MUSTER_FLEET")]
+    pub fleet: Option<PathBuf>,
 }
 
 /// The machine-readable view of a member (never credentials).
@@ -129,13 +133,20 @@ pub fn table(members: &[Arc<Member>]) -> String {
 }
 
 pub async fn run(args: ClustersArgs) -> Result<u8, CliError> {
+    let fleet = args
+        .fleet
+        .as_deref()
+        .map(FleetConfig::load)
+        .transpose()?
+        .unwrap_or_default();
+    let explicit: Vec<PathBuf> = args.kubeconfig.iter().chain(&fleet.kubeconfigs).cloned().collect();
     let files = kubeconfig::paths(
-        &args.kubeconfig,
+        &explicit,
         std::env::var_os("KUBECONFIG"),
         std::env::var_os("HOME").map(PathBuf::from),
     );
-    let registry = Registry::new();
-    let report = kubeconfig::load(&registry, &files);
+    let registry = Registry::with_config(&fleet);
+    let report = kubeconfig::load_with(&registry, &files, &fleet);
     for w in &report.warnings {
         warn!("{w}");
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
-use super::{Connection, Health, Invalid, Member, Registry, Source};
+use super::{Connection, FleetConfig, Health, Invalid, Limits, Member, Registry, Source};
 
 /// A file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,8 +73,14 @@ struct Defined<T> {
     path: PathBuf,
 }
 
-/// Load every file into `registry`; returns what happened per file.
+/// Load every file into `registry` with default settings; returns what happened per file.
 pub fn load(registry: &Registry, files: &[PathBuf]) -> LoadReport {
+    load_with(registry, files, &FleetConfig::default())
+}
+
+/// Load every file into `registry`, labelling, limiting and allowing exec plugins as the
+/// fleet configuration says.
+pub fn load_with(registry: &Registry, files: &[PathBuf], fleet: &FleetConfig) -> LoadReport {
     let mut report = LoadReport::default();
     let mut clusters: Vec<Defined<NamedCluster>> = Vec::new();
     let mut users: Vec<Defined<NamedAuthInfo>> = Vec::new();
@@ -117,7 +123,7 @@ pub fn load(registry: &Registry, files: &[PathBuf]) -> LoadReport {
     let clusters: HashMap<&str, &Defined<NamedCluster>> = clusters.iter().map(|c| (c.item.name.as_str(), c)).collect();
     let users: HashMap<&str, &Defined<NamedAuthInfo>> = users.iter().map(|u| (u.item.name.as_str(), u)).collect();
     for ctx in &contexts {
-        registry.insert(member(ctx, &clusters, &users));
+        registry.insert(member(ctx, &clusters, &users, fleet));
     }
     report
 }
@@ -161,6 +167,7 @@ fn member(
     ctx: &Defined<NamedContext>,
     clusters: &HashMap<&str, &Defined<NamedCluster>>,
     users: &HashMap<&str, &Defined<NamedAuthInfo>>,
+    fleet: &FleetConfig,
 ) -> Member {
     let name = ctx.item.name.clone();
     let source = Source::Kubeconfig {
@@ -178,9 +185,12 @@ fn member(
         .and_then(|c| c.item.cluster.as_ref())
         .and_then(|c| c.insecure_skip_tls_verify)
         .unwrap_or(false);
+    let labels = fleet.labels_for(&name);
+    let limits = Limits::new(fleet.limits_for(&name, &labels));
     let mut m = Member {
         name: name.clone(),
-        labels: BTreeMap::new(),
+        labels,
+        limits,
         source,
         server,
         namespace: context.namespace.clone(),
@@ -190,7 +200,7 @@ fn member(
         connection: None,
         client: tokio::sync::OnceCell::new(),
     };
-    match build_connection(&name, &context, cluster, user) {
+    match build_connection(&name, &context, cluster, user, fleet) {
         Ok(conn) => m.connection = Some(conn),
         Err(reason) => m.invalid = Some(Invalid { reason }),
     }
@@ -203,6 +213,7 @@ fn build_connection(
     context: &kube::config::Context,
     cluster: Option<&Defined<NamedCluster>>,
     user: Option<&Defined<NamedAuthInfo>>,
+    fleet: &FleetConfig,
 ) -> Result<Connection, String> {
     let cluster = cluster.ok_or_else(|| {
         format!(
@@ -239,7 +250,11 @@ fn build_connection(
                 "user {u:?}: auth-provider entries are not supported; use a token, a client certificate or an allowed exec plugin"
             ));
         }
-        if let Some(exec) = &auth.exec {
+        if let Some(exec) = auth
+            .exec
+            .as_ref()
+            .filter(|e| !fleet.exec_allowed(e.command.as_deref().unwrap_or_default()))
+        {
             // NB: a kubeconfig exec plugin runs a program; it is denied until the fleet
             // configuration allows that command.
             return Err(format!(

@@ -5,8 +5,10 @@
 //! next). A registry of 10,000 members opens no connection until a member is used: each
 //! member keeps only its slice of the kubeconfig and builds its client on first use.
 
+pub mod fleet;
 pub mod health;
 pub mod kubeconfig;
+pub mod limits;
 pub mod select;
 
 use std::collections::BTreeMap;
@@ -17,7 +19,9 @@ use dashmap::DashMap;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+pub use fleet::FleetConfig;
 pub use health::{Health, HealthState};
+pub use limits::{LimitSpec, Limits, Permit};
 pub use select::{Selection, SelectionError};
 
 /// Registry key: the kubeconfig context name, or `<namespace>/<cluster>` for Cluster API.
@@ -75,6 +79,8 @@ pub struct Member {
     /// Set when the member's definition is unusable.
     pub invalid: Option<Invalid>,
     pub health: Mutex<Health>,
+    /// Rate limit and in-flight cap every request to this member goes through.
+    pub limits: Limits,
     connection: Option<Connection>,
     client: OnceCell<kube::Client>,
 }
@@ -184,16 +190,41 @@ fn redact(message: &str) -> String {
         .join(" ")
 }
 
-/// The registry: members by name.
-#[derive(Debug, Default)]
+/// The registry: members by name, and the optional fleet-wide rate limit.
+#[derive(Default)]
 pub struct Registry {
     members: DashMap<ClusterName, Arc<Member>>,
+    fleet_rate: Option<governor::DefaultDirectRateLimiter>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("members", &self.members)
+            .field("fleet_rate", &self.fleet_rate.is_some())
+            .finish()
+    }
 }
 
 impl Registry {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry with the fleet-wide limit of `config` (if any).
+    #[must_use]
+    pub fn with_config(config: &FleetConfig) -> Self {
+        Self {
+            members: DashMap::new(),
+            fleet_rate: limits::rate_limiter(config.limits.fleet_qps, config.limits.fleet_burst),
+        }
+    }
+
+    /// Wait until a request to `member` may be sent (its in-flight cap, its rate, the
+    /// fleet's rate); hold the permit while the request runs.
+    pub async fn acquire(&self, member: &Member) -> Permit {
+        member.limits.acquire(self.fleet_rate.as_ref()).await
     }
 
     /// Add or replace a member.
