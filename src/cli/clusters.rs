@@ -10,6 +10,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{CliError, exit};
+use crate::registry::capi::ClusterApiSource;
 use crate::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
 
 /// How many members are probed at once.
@@ -51,6 +52,14 @@ pub struct ClustersArgs {
     /// Fleet configuration: sources, labels by name pattern, limits, allowed exec plugins.
     #[arg(long, env = "MUSTER_FLEET")]
     pub fleet: Option<PathBuf>,
+
+    /// Read Cluster API `<cluster>-kubeconfig` Secrets from the hub cluster of this context.
+    #[arg(long)]
+    pub hub_context: Option<String>,
+
+    /// Namespace of Cluster API Secrets (repeatable; default: all).
+    #[arg(long = "capi-namespace")]
+    pub capi_namespaces: Vec<String>,
 }
 
 /// The machine-readable view of a member (never credentials).
@@ -158,6 +167,35 @@ pub async fn run(args: ClustersArgs) -> Result<u8, CliError> {
         }
         if args.strict {
             return Ok(exit::ERROR);
+        }
+    }
+    let capi = fleet.cluster_api.clone().unwrap_or_default();
+    let hub_context = args.hub_context.clone().or(capi.hub_context.clone());
+    let hub = match (&hub_context, capi.in_cluster) {
+        (Some(ctx), _) => {
+            let member = registry
+                .get(ctx)
+                .ok_or_else(|| format!("--hub-context {ctx}: no such kubeconfig context"))?;
+            Some(member.client().await?)
+        }
+        (None, true) => Some(kube::Client::try_from(kube::Config::incluster()?)?),
+        (None, false) => None,
+    };
+    if let Some(hub) = hub {
+        let namespaces = if args.capi_namespaces.is_empty() {
+            capi.namespaces.clone()
+        } else {
+            args.capi_namespaces.clone()
+        };
+        let source = ClusterApiSource::new(hub, namespaces, Arc::new(fleet.clone()));
+        if let Err(e) = source.sync(&registry).await {
+            eprintln!(
+                "muster: 1 source failed:\n  Cluster API Secrets in the hub ({}): {e}",
+                hub_context.as_deref().unwrap_or("in-cluster")
+            );
+            if args.strict {
+                return Ok(exit::ERROR);
+            }
         }
     }
     let selection = Selection::parse(args.clusters.as_deref(), args.cluster_selector.as_deref())?;

@@ -31,6 +31,24 @@ pub struct FleetConfig {
     /// Exec credential plugins allowed to run (by command, as written in kubeconfigs).
     #[serde(default)]
     pub exec_plugins: Vec<ExecPlugin>,
+    /// Cluster API Secrets in a hub cluster, as a second source.
+    #[serde(default)]
+    pub cluster_api: Option<ClusterApiConfig>,
+}
+
+/// Where the Cluster API source reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterApiConfig {
+    /// A kubeconfig context for the hub cluster.
+    #[serde(default)]
+    pub hub_context: Option<String>,
+    /// Use the in-cluster service account (muster running in a pod of the hub).
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// Namespaces to read; empty means all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

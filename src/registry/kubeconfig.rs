@@ -174,6 +174,91 @@ fn member(
         path: ctx.path.display().to_string(),
         context: name.clone(),
     };
+    let labels = fleet.labels_for(&name);
+    build_member(name, source, labels, ctx, clusters, users, fleet)
+}
+
+/// A member from one whole kubeconfig document (a Cluster API Secret's `value`): its
+/// current context, or its only one. Problems make an Invalid member, never an error.
+#[must_use]
+pub fn member_from_text(
+    name: String,
+    source: Source,
+    labels: BTreeMap<String, String>,
+    origin: &str,
+    text: &str,
+    fleet: &FleetConfig,
+) -> Member {
+    let parsed = serde_yaml::from_str::<Kubeconfig>(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        format!("{origin}: invalid kubeconfig: {at}{e}")
+    });
+    let origin_path = PathBuf::from(origin);
+    let chosen = parsed.and_then(|k| {
+        let ctx = match &k.current_context {
+            Some(c) => k.contexts.iter().find(|x| x.name == *c).cloned(),
+            None if k.contexts.len() == 1 => k.contexts.first().cloned(),
+            None => None,
+        };
+        ctx.map(|c| (k, c))
+            .ok_or_else(|| format!("{origin}: the kubeconfig names no usable current-context"))
+    });
+    match chosen {
+        Ok((k, ctx)) => {
+            let defined = |item| Defined {
+                item,
+                path: origin_path.clone(),
+            };
+            let clusters: Vec<Defined<NamedCluster>> = k.clusters.into_iter().map(defined).collect();
+            let users: Vec<Defined<NamedAuthInfo>> = k
+                .auth_infos
+                .into_iter()
+                .map(|item| Defined {
+                    item,
+                    path: origin_path.clone(),
+                })
+                .collect();
+            let clusters: HashMap<&str, &Defined<NamedCluster>> =
+                clusters.iter().map(|c| (c.item.name.as_str(), c)).collect();
+            let users: HashMap<&str, &Defined<NamedAuthInfo>> =
+                users.iter().map(|u| (u.item.name.as_str(), u)).collect();
+            let ctx = Defined {
+                item: ctx,
+                path: origin_path.clone(),
+            };
+            build_member(name, source, labels, &ctx, &clusters, &users, fleet)
+        }
+        Err(reason) => {
+            let limits = Limits::new(fleet.limits_for(&name, &labels));
+            Member {
+                name,
+                labels,
+                limits,
+                source,
+                server: String::new(),
+                namespace: None,
+                insecure: false,
+                invalid: Some(Invalid { reason }),
+                health: Mutex::new(Health::default()),
+                connection: None,
+                client: tokio::sync::OnceCell::new(),
+            }
+        }
+    }
+}
+
+fn build_member(
+    name: String,
+    source: Source,
+    labels: BTreeMap<String, String>,
+    ctx: &Defined<NamedContext>,
+    clusters: &HashMap<&str, &Defined<NamedCluster>>,
+    users: &HashMap<&str, &Defined<NamedAuthInfo>>,
+    fleet: &FleetConfig,
+) -> Member {
     let context = ctx.item.context.clone().unwrap_or_default();
     let cluster = clusters.get(context.cluster.as_str()).copied();
     let user = context.user.as_deref().and_then(|u| users.get(u).copied());
@@ -185,7 +270,6 @@ fn member(
         .and_then(|c| c.item.cluster.as_ref())
         .and_then(|c| c.insecure_skip_tls_verify)
         .unwrap_or(false);
-    let labels = fleet.labels_for(&name);
     let limits = Limits::new(fleet.limits_for(&name, &labels));
     let mut m = Member {
         name: name.clone(),

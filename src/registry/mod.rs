@@ -5,6 +5,7 @@
 //! next). A registry of 10,000 members opens no connection until a member is used: each
 //! member keeps only its slice of the kubeconfig and builds its client on first use.
 
+pub mod capi;
 pub mod fleet;
 pub mod health;
 pub mod kubeconfig;
@@ -33,12 +34,15 @@ pub type ClusterName = String;
 pub enum Source {
     /// A context of a kubeconfig file.
     Kubeconfig { path: String, context: String },
+    /// A Cluster API `<cluster>-kubeconfig` Secret in the hub cluster.
+    ClusterApi { namespace: String, secret: String },
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Kubeconfig { path, .. } => write!(f, "kubeconfig:{path}"),
+            Self::ClusterApi { namespace, secret } => write!(f, "capi:{namespace}/{secret}"),
         }
     }
 }

@@ -1,0 +1,207 @@
+//! The Cluster API source: Secrets of type `cluster.x-k8s.io/secret` named
+//! `<cluster>-kubeconfig` with label `cluster.x-k8s.io/cluster-name`, in a hub cluster, each
+//! holding a kubeconfig in data key `value`. Member name `<namespace>/<cluster>`; labels from
+//! the matching `cluster.x-k8s.io` Cluster when it can be read, else from the Secret.
+//!
+//! [`ClusterApiSource::sync`] lists once (the CLI); [`ClusterApiSource::run`] keeps the
+//! registry current: an updated Secret (a rotated credential) replaces the member atomically
+//! (calls in flight keep the old one), a deleted Secret removes it, and a watch that breaks
+//! relists (kube's watcher handles 410 Gone) and drops members that vanished meanwhile.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use tracing::{info, warn};
+
+use super::{FleetConfig, Member, Registry, Source, kubeconfig};
+
+pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// Cluster API versions tried, newest first, when reading a Cluster's labels.
+const CLUSTER_VERSIONS: &[&str] = &["v1beta2", "v1beta1"];
+
+/// Reads Cluster API kubeconfig Secrets from a hub cluster.
+pub struct ClusterApiSource {
+    hub: kube::Client,
+    /// Namespaces to read; empty means all.
+    namespaces: Vec<String>,
+    fleet: Arc<FleetConfig>,
+}
+
+impl ClusterApiSource {
+    #[must_use]
+    pub fn new(hub: kube::Client, namespaces: Vec<String>, fleet: Arc<FleetConfig>) -> Self {
+        Self { hub, namespaces, fleet }
+    }
+
+    fn scopes(&self) -> Vec<Option<String>> {
+        if self.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.namespaces.iter().cloned().map(Some).collect()
+        }
+    }
+
+    fn api(&self, scope: Option<&str>) -> Api<Secret> {
+        match scope {
+            Some(ns) => Api::namespaced(self.hub.clone(), ns),
+            None => Api::all(self.hub.clone()),
+        }
+    }
+
+    fn fields() -> String {
+        format!("type={SECRET_TYPE}")
+    }
+
+    /// The labels of the Cluster object, if it can be read.
+    async fn cluster_labels(&self, namespace: &str, cluster: &str) -> Option<BTreeMap<String, String>> {
+        for v in CLUSTER_VERSIONS {
+            let ar =
+                ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cluster.x-k8s.io", v, "Cluster"), "clusters");
+            let api: Api<DynamicObject> = Api::namespaced_with(self.hub.clone(), namespace, &ar);
+            if let Ok(c) = api.get(cluster).await {
+                return Some(c.metadata.labels.unwrap_or_default());
+            }
+        }
+        None
+    }
+
+    /// The member a Secret defines, or `None` when it is not a `<cluster>-kubeconfig` Secret.
+    pub async fn member_for(&self, secret: &Secret) -> Option<Member> {
+        let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+        let secret_name = secret.metadata.name.clone()?;
+        let cluster = secret.metadata.labels.as_ref()?.get(CLUSTER_NAME_LABEL)?.clone();
+        if secret_name != format!("{cluster}-kubeconfig") {
+            return None;
+        }
+        let name = format!("{namespace}/{cluster}");
+        let mut labels = self.fleet.labels_for(&name);
+        match self.cluster_labels(&namespace, &cluster).await {
+            Some(l) => labels.extend(l),
+            None => labels.extend(
+                secret
+                    .metadata
+                    .labels
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with("cluster.x-k8s.io/")),
+            ),
+        }
+        let source = Source::ClusterApi {
+            namespace: namespace.clone(),
+            secret: secret_name.clone(),
+        };
+        let origin = format!("Secret {namespace}/{secret_name}");
+        let text = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("value"))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .unwrap_or_default();
+        if text.trim().is_empty() {
+            let mut m = kubeconfig::member_from_text(name, source, labels, &origin, "{}", &self.fleet);
+            m.invalid = Some(super::Invalid {
+                reason: format!("{origin} has no kubeconfig in data key \"value\""),
+            });
+            return Some(m);
+        }
+        Some(kubeconfig::member_from_text(
+            name,
+            source,
+            labels,
+            &origin,
+            &text,
+            &self.fleet,
+        ))
+    }
+
+    /// List the Secrets once and register their members; returns how many.
+    ///
+    /// # Errors
+    /// The hub's error when a list fails.
+    pub async fn sync(&self, registry: &Registry) -> Result<usize, kube::Error> {
+        let mut n = 0;
+        for scope in self.scopes() {
+            let lp = ListParams::default().labels(CLUSTER_NAME_LABEL).fields(&Self::fields());
+            for secret in self.api(scope.as_deref()).list(&lp).await?.items {
+                if let Some(m) = self.member_for(&secret).await {
+                    registry.insert(m);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Watch the Secrets and keep `registry` current until the task is dropped.
+    pub async fn run(self, registry: Arc<Registry>) {
+        let this = Arc::new(self);
+        let streams = this.scopes().into_iter().map(|scope| {
+            let cfg = watcher::Config::default()
+                .labels(CLUSTER_NAME_LABEL)
+                .fields(&Self::fields());
+            watcher(this.api(scope.as_deref()), cfg)
+                .default_backoff()
+                .map(move |ev| (scope.clone(), ev))
+        });
+        let mut events = futures::stream::select_all(streams.map(futures::StreamExt::boxed));
+        // Members seen since the current (re)list began, per scope.
+        let mut seen: BTreeMap<Option<String>, HashSet<String>> = BTreeMap::new();
+        while let Some((scope, event)) = events.next().await {
+            match event {
+                Ok(watcher::Event::Init) => {
+                    seen.insert(scope, HashSet::new());
+                }
+                Ok(watcher::Event::InitApply(s)) => {
+                    if let Some(m) = this.member_for(&s).await {
+                        seen.entry(scope).or_default().insert(m.name.clone());
+                        registry.insert(m);
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let keep = seen.remove(&scope).unwrap_or_default();
+                    for m in registry.members() {
+                        if let Source::ClusterApi { namespace, .. } = &m.source
+                            && scope.as_ref().is_none_or(|s| s == namespace)
+                            && !keep.contains(&m.name)
+                        {
+                            info!(cluster = %m.name, "Cluster API Secret is gone; member removed");
+                            registry.remove(&m.name);
+                        }
+                    }
+                }
+                Ok(watcher::Event::Apply(s)) => {
+                    if let Some(m) = this.member_for(&s).await {
+                        info!(cluster = %m.name, "Cluster API member added or updated");
+                        registry.insert(m);
+                    }
+                }
+                Ok(watcher::Event::Delete(s)) => {
+                    let cluster = s
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(CLUSTER_NAME_LABEL))
+                        .cloned();
+                    if let (Some(ns), Some(cluster)) = (s.metadata.namespace.clone(), cluster) {
+                        let name = format!("{ns}/{cluster}");
+                        if registry
+                            .get(&name)
+                            .is_some_and(|m| matches!(m.source, Source::ClusterApi { .. }))
+                        {
+                            info!(cluster = %name, "Cluster API Secret deleted; member removed");
+                            registry.remove(&name);
+                        }
+                    }
+                }
+                Err(error) => warn!(%error, "watching Cluster API Secrets failed; retrying"),
+            }
+        }
+    }
+}
