@@ -209,7 +209,17 @@ async fn secrets_become_members_and_follow_changes() {
         (Some("clusterApi"), Some("eu"))
     );
 
-    // Keep it current: a rotation points the member at sim-002; the old handle still works.
+    // Keep it current, through a hub whose watches drop every 300 ms (they resume from
+    // where they were; nothing is lost or duplicated): a rotation points the member at
+    // sim-002 while the old handle still works, a new Secret appears, a deleted one goes.
+    fleet
+        .cluster("sim-000")
+        .unwrap()
+        .set_faults(muster::sim::Faults {
+            watch_drop_after_ms: Some(300),
+            ..Default::default()
+        })
+        .unwrap();
     let watching = tokio::spawn(
         ClusterApiSource::new(hub.clone(), vec!["capi".into()], Arc::new(FleetConfig::default())).run(registry.clone()),
     );
@@ -234,6 +244,31 @@ async fn secrets_become_members_and_follow_changes() {
         whoami(&old).await,
         "sim-001",
         "a call already holding the old member finishes on it"
+    );
+
+    tokio::time::sleep(Duration::from_millis(700)).await; // at least one watch has dropped by now
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("late", Some(&kubeconfig_for(&fleet, "sim-001")), &[]),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.get("capi/late").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "a Secret created after a watch dropped never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        registry
+            .members()
+            .iter()
+            .filter(|m| m.name.starts_with("capi/"))
+            .count(),
+        4
     );
 
     secrets

@@ -76,6 +76,40 @@ async fn members_are_lazy_probed_and_selected() {
     }
     assert!(healthy, "one successful probe makes a member Healthy again");
 
+    // The background prober notices a cluster going away, and coming back.
+    let registry = std::sync::Arc::new(registry);
+    let prober = tokio::spawn(health::prober(
+        registry.clone(),
+        std::time::Duration::from_millis(50),
+        8,
+    ));
+    fleet
+        .cluster("sim-002")
+        .unwrap()
+        .set_faults(Faults {
+            refuse: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let wait_for = |state: HealthState| {
+        let m = registry.get("sim-002").unwrap();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while m.health().state != state {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "sim-002 never became {state:?}: {:?}",
+                    m.health()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(HealthState::Unhealthy).await;
+    fleet.cluster("sim-002").unwrap().set_faults(Faults::default()).unwrap();
+    wait_for(HealthState::Healthy).await;
+    prober.abort();
+
     let pick = |c: Option<&str>, s: Option<&str>| Selection::parse(c, s).unwrap().select(&registry);
     let names = |r: Result<Vec<std::sync::Arc<muster::registry::Member>>, _>| {
         r.unwrap().iter().map(|m| m.name.clone()).collect::<Vec<_>>()

@@ -76,6 +76,8 @@ struct View {
     #[serde(skip_serializing_if = "Option::is_none")]
     invalid: Option<String>,
     insecure_skip_tls_verify: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_expiry: Option<String>,
 }
 
 fn view(m: &Member) -> View {
@@ -88,6 +90,7 @@ fn view(m: &Member) -> View {
         health: m.health(),
         invalid: m.invalid.as_ref().map(|i| i.reason.clone()),
         insecure_skip_tls_verify: m.insecure,
+        cert_expiry: m.cert_expiry.clone(),
     }
 }
 
@@ -122,7 +125,7 @@ pub fn table(members: &[Arc<Member>]) -> String {
             labels,
             health,
             h.version.unwrap_or_else(|| "-".into()),
-            "-".into(),
+            m.cert_expiry.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())

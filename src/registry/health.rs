@@ -95,6 +95,26 @@ pub async fn probe(member: &Member, threshold: u32) -> Health {
     h.clone()
 }
 
+/// How often the background prober probes every member (KubeFed: 10 s).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Probe every member of `registry` each `interval`, `concurrency` at a time, with the
+/// [`UNHEALTHY_AFTER`] threshold, until the task is dropped. Used when muster runs as a
+/// service; the CLI probes on demand instead.
+pub async fn prober(registry: std::sync::Arc<super::Registry>, interval: Duration, concurrency: usize) {
+    use futures::StreamExt as _;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        futures::stream::iter(registry.members().into_iter().filter(|m| m.invalid.is_none()))
+            .map(|m| async move { probe(&m, UNHEALTHY_AFTER).await })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,7 @@ pub fn member_from_text(
                 namespace: None,
                 insecure: false,
                 invalid: Some(Invalid { reason }),
+                cert_expiry: None,
                 health: Mutex::new(Health::default()),
                 connection: None,
                 client: tokio::sync::OnceCell::new(),
@@ -280,12 +281,16 @@ fn build_member(
         namespace: context.namespace.clone(),
         insecure,
         invalid: None,
+        cert_expiry: None,
         health: Mutex::new(Health::default()),
         connection: None,
         client: tokio::sync::OnceCell::new(),
     };
     match build_connection(&name, &context, cluster, user, fleet) {
-        Ok(conn) => m.connection = Some(conn),
+        Ok(conn) => {
+            m.cert_expiry = conn.cert_expiry();
+            m.connection = Some(conn);
+        }
         Err(reason) => m.invalid = Some(Invalid { reason }),
     }
     m

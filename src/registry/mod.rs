@@ -82,6 +82,8 @@ pub struct Member {
     pub insecure: bool,
     /// Set when the member's definition is unusable.
     pub invalid: Option<Invalid>,
+    /// When the client certificate expires (RFC 3339), if the member uses one.
+    pub cert_expiry: Option<String>,
     pub health: Mutex<Health>,
     /// Rate limit and in-flight cap every request to this member goes through.
     pub limits: Limits,
@@ -262,5 +264,65 @@ impl Registry {
         let mut all: Vec<Arc<Member>> = self.members.iter().map(|m| m.clone()).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
+    }
+}
+
+impl Connection {
+    /// The client certificate's `notAfter` (RFC 3339), from inline data or the file.
+    #[must_use]
+    pub fn cert_expiry(&self) -> Option<String> {
+        use base64::Engine as _;
+        let auth = self.kubeconfig.auth_infos.first()?.auth_info.as_ref()?;
+        let pem = match (&auth.client_certificate_data, &auth.client_certificate) {
+            (Some(data), _) => base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?,
+            (None, Some(path)) => std::fs::read(path).ok()?,
+            (None, None) => return None,
+        };
+        certificate_expiry(&pem)
+    }
+}
+
+/// `notAfter` of the first certificate in a PEM bundle, as RFC 3339.
+#[must_use]
+pub fn certificate_expiry(pem: &[u8]) -> Option<String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let secs = cert.validity().not_after.timestamp();
+    jiff::Timestamp::from_second(secs).ok().map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_certificate_expiry_is_read() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["muster".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 3, 4);
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            certificate_expiry(cert.pem().as_bytes()).as_deref(),
+            Some("2031-03-04T00:00:00Z")
+        );
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(cert.pem());
+        let text = format!(
+            "clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:1'}}}}]\nusers: [{{name: u, user: {{client-certificate-data: {data}, client-key-data: a2V5}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        );
+        let m = kubeconfig::member_from_text(
+            "x".into(),
+            Source::Kubeconfig {
+                path: "t".into(),
+                context: "x".into(),
+            },
+            BTreeMap::new(),
+            "t",
+            &text,
+            &FleetConfig::default(),
+        );
+        assert!(m.invalid.is_none(), "{:?}", m.invalid);
+        assert_eq!(m.cert_expiry.as_deref(), Some("2031-03-04T00:00:00Z"));
+        assert!(certificate_expiry(b"not a certificate").is_none());
     }
 }
