@@ -286,3 +286,71 @@ fn fleet_config_labels_and_selection() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn exec_plugins_run_only_when_allowed_and_time_out() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fleet = Fleet::start(FleetOptions::default().clusters(1)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, fleet.cluster("sim-000").unwrap().admin_token().expose()).unwrap();
+    let script = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let good = script(
+        "good-plugin",
+        r#"printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2099-01-01T00:00:00Z"}}' "$(cat "$1")""#,
+    );
+    let hang = script("hang-plugin", "sleep 30");
+    let mut kc: serde_json::Value = serde_yaml::from_str(&fleet.kubeconfig()).unwrap();
+    let user = |command: &str| serde_json::json!({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command, "args": [token_file.display().to_string()]}});
+    kc["users"] = serde_json::json!([{"name": "good", "user": user(&good)}, {"name": "hang", "user": user(&hang)}]);
+    let cluster = kc["clusters"][0]["name"].clone();
+    kc["contexts"] = serde_json::json!([{"name": "good", "context": {"cluster": cluster, "user": "good"}}, {"name": "hang", "context": {"cluster": cluster, "user": "hang"}}]);
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+
+    // Denied by default.
+    let denied = Registry::new();
+    kubeconfig::load(&denied, std::slice::from_ref(&path));
+    assert!(
+        denied
+            .get("good")
+            .unwrap()
+            .invalid
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("not allowed")
+    );
+
+    let fleet_cfg = muster::registry::FleetConfig::parse(
+        "inline",
+        &format!("execPlugins:\n- command: {good}\n- command: {hang}\n  timeoutSeconds: 1\n"),
+    )
+    .unwrap();
+    let registry = Registry::with_config(&fleet_cfg);
+    kubeconfig::load_with(&registry, std::slice::from_ref(&path), &fleet_cfg);
+    let good_member = registry.get("good").unwrap();
+    assert!(good_member.invalid.is_none(), "{:?}", good_member.invalid);
+    let version = good_member.client().await.unwrap().apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, "v1.32.4");
+
+    let t = std::time::Instant::now();
+    let Err(err) = registry.get("hang").unwrap().client().await else {
+        panic!("a hanging plugin gave a client")
+    };
+    let err = err.to_string();
+    assert!(err.contains("did not finish within 1s"), "{err}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "the timeout did not hold: {:?}",
+        t.elapsed()
+    );
+    let token = fleet.cluster("sim-000").unwrap().admin_token().expose().to_string();
+    assert!(!err.contains(&token) && !format!("{good_member:?}").contains(&token));
+    fleet.shutdown().await;
+}

@@ -109,6 +109,9 @@ impl LimitGroup {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecPlugin {
     pub command: String,
+    /// How long one run may take (default 10 s).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
 /// A fleet file that could not be read or is invalid.
@@ -197,6 +200,16 @@ impl FleetConfig {
                 (None, None) => false,
             })
             .map_or(self.limits.default, |g| g.spec(self.limits.default))
+    }
+
+    /// How long an allowed exec plugin may run.
+    #[must_use]
+    pub fn exec_timeout(&self, command: &str) -> std::time::Duration {
+        self.exec_plugins
+            .iter()
+            .find(|p| p.command == command)
+            .and_then(|p| p.timeout_seconds)
+            .map_or(super::exec_plugin::DEFAULT_TIMEOUT, std::time::Duration::from_secs)
     }
 
     /// Whether an exec plugin command may run.

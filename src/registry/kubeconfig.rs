@@ -245,7 +245,8 @@ pub fn member_from_text(
                 cert_expiry: None,
                 health: Mutex::new(Health::default()),
                 connection: None,
-                client: tokio::sync::OnceCell::new(),
+                client: tokio::sync::Mutex::new(None),
+                built: std::sync::atomic::AtomicBool::new(false),
             }
         }
     }
@@ -284,7 +285,8 @@ fn build_member(
         cert_expiry: None,
         health: Mutex::new(Health::default()),
         connection: None,
-        client: tokio::sync::OnceCell::new(),
+        client: tokio::sync::Mutex::new(None),
+        built: std::sync::atomic::AtomicBool::new(false),
     };
     match build_connection(&name, &context, cluster, user, fleet) {
         Ok(conn) => {
@@ -330,6 +332,7 @@ fn build_connection(
         cluster_cfg.certificate_authority = Some(p.display().to_string());
     }
     let mut users_out = Vec::new();
+    let mut exec = None;
     if let Some(u) = &context.user {
         let user = user.ok_or_else(|| format!("context {name:?} refers to user {u:?}, which no kubeconfig defines"))?;
         let mut nu = user.item.clone();
@@ -350,6 +353,11 @@ fn build_connection(
                 "user {u:?}: exec credential plugin {:?} is not allowed (kubeconfig exec plugins run programs; allow the command in the fleet configuration)",
                 exec.command.as_deref().unwrap_or("")
             ));
+        }
+        // An allowed plugin is run by muster (see exec_plugin.rs), never by kube.
+        if let Some(e) = auth.exec.take() {
+            let timeout = fleet.exec_timeout(e.command.as_deref().unwrap_or_default());
+            exec = Some((e, timeout));
         }
         for (field, value) in [
             ("client-certificate", &mut auth.client_certificate),
@@ -380,6 +388,7 @@ fn build_connection(
     Ok(Connection {
         kubeconfig: Arc::new(kubeconfig),
         context: name.to_string(),
+        exec,
     })
 }
 

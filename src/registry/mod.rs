@@ -6,6 +6,7 @@
 //! member keeps only its slice of the kubeconfig and builds its client on first use.
 
 pub mod capi;
+pub mod exec_plugin;
 pub mod fleet;
 pub mod health;
 pub mod kubeconfig;
@@ -18,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use serde::Serialize;
-use tokio::sync::OnceCell;
 
 pub use fleet::FleetConfig;
 pub use health::{Health, HealthState};
@@ -58,6 +58,8 @@ pub struct Invalid {
 pub struct Connection {
     kubeconfig: Arc<kube::config::Kubeconfig>,
     context: String,
+    /// An allowed exec plugin muster runs itself, with its timeout.
+    exec: Option<(kube::config::ExecConfig, std::time::Duration)>,
 }
 
 impl fmt::Debug for Connection {
@@ -88,7 +90,9 @@ pub struct Member {
     /// Rate limit and in-flight cap every request to this member goes through.
     pub limits: Limits,
     connection: Option<Connection>,
-    client: OnceCell<kube::Client>,
+    /// The client, built on first use, with the expiry of an exec-plugin credential.
+    client: tokio::sync::Mutex<Option<(kube::Client, Option<jiff::Timestamp>)>>,
+    built: std::sync::atomic::AtomicBool,
 }
 
 /// Why a member's client could not be built.
@@ -143,34 +147,49 @@ impl Member {
             cluster: self.name.clone(),
             reason: "no connection details".into(),
         })?;
-        self.client
-            .get_or_try_init(|| async {
-                let options = kube::config::KubeConfigOptions {
-                    context: Some(conn.context.clone()),
-                    ..Default::default()
-                };
-                let mut config = kube::Config::from_custom_kubeconfig((*conn.kubeconfig).clone(), &options)
-                    .await
-                    .map_err(|e| MemberError::Client {
-                        cluster: self.name.clone(),
-                        message: redact(&e.to_string()),
-                    })?;
-                // NB: kube retries 429/503/504 by itself (up to 15 times); muster's fan-out
-                // classifies and retries under its own limits and deadlines instead.
-                config.default_retry = false;
-                kube::Client::try_from(config).map_err(|e| MemberError::Client {
-                    cluster: self.name.clone(),
-                    message: redact(&e.to_string()),
-                })
-            })
+        let mut cached = self.client.lock().await;
+        // NB: a credential from an exec plugin is refreshed a little before it expires.
+        let fresh =
+            |exp: &Option<jiff::Timestamp>| exp.is_none_or(|e| e.as_second() > jiff::Timestamp::now().as_second() + 30);
+        if let Some((client, expiry)) = cached.as_ref()
+            && fresh(expiry)
+        {
+            return Ok(client.clone());
+        }
+        let fail = |message: String| MemberError::Client {
+            cluster: self.name.clone(),
+            message: redact(&message),
+        };
+        let mut kubeconfig = (*conn.kubeconfig).clone();
+        let mut expiry = None;
+        if let Some((exec, timeout)) = &conn.exec {
+            let credential = exec_plugin::run(exec, *timeout).await.map_err(fail)?;
+            expiry = credential.expiration;
+            if let Some(user) = kubeconfig.auth_infos.first_mut() {
+                user.auth_info =
+                    Some(serde_json::from_value(exec_plugin::user_with(&credential)).map_err(|e| fail(e.to_string()))?);
+            }
+        }
+        let options = kube::config::KubeConfigOptions {
+            context: Some(conn.context.clone()),
+            ..Default::default()
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .cloned()
+            .map_err(|e| fail(e.to_string()))?;
+        // NB: kube retries 429/503/504 by itself (up to 15 times); muster's fan-out
+        // classifies and retries under its own limits and deadlines instead.
+        config.default_retry = false;
+        let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+        *cached = Some((client.clone(), expiry));
+        self.built.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(client)
     }
 
     /// Whether the client has been built (for tests and the lazy-client benchmark).
     #[must_use]
     pub fn client_built(&self) -> bool {
-        self.client.initialized()
+        self.built.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A snapshot of the member's health.
