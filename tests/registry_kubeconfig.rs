@@ -354,3 +354,60 @@ async fn exec_plugins_run_only_when_allowed_and_time_out() {
     assert!(!err.contains(&token) && !format!("{good_member:?}").contains(&token));
     fleet.shutdown().await;
 }
+
+/// A minimal HTTP CONNECT proxy on loopback; returns its address and a tunnel counter.
+async fn connect_proxy() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read_exact(&mut byte).await.is_ok() {
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head);
+                let Some(target) = text
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(String::from)
+                else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (addr, tunnels)
+}
+
+#[tokio::test]
+async fn proxy_url_is_honoured() {
+    let fleet = Fleet::start(FleetOptions::default().clusters(1)).await.unwrap();
+    let (proxy, tunnels) = connect_proxy().await;
+    let mut kc: serde_json::Value = serde_yaml::from_str(&fleet.kubeconfig()).unwrap();
+    kc["clusters"][0]["cluster"]["proxy-url"] = serde_json::json!(format!("http://{proxy}"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    let registry = Registry::new();
+    kubeconfig::load(&registry, std::slice::from_ref(&path));
+    let member = registry.get("sim-000").unwrap();
+    let version = member.client().await.unwrap().apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, "v1.32.4");
+    assert!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the request did not go through the proxy"
+    );
+    fleet.shutdown().await;
+}
