@@ -6,3 +6,4 @@ pub mod cli;
 pub mod registry;
 pub mod selector;
 pub mod sim;
+pub mod yaml;

@@ -132,13 +132,7 @@ impl FleetConfig {
             path: origin.to_string(),
             message,
         };
-        let cfg: Self = serde_yaml::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            err(format!("{at}{e}"))
-        })?;
+        let cfg: Self = crate::yaml::parse(text).map_err(err)?;
         for (i, g) in cfg.limits.groups.iter().enumerate() {
             if g.clusters.is_none() == g.selector.is_none() {
                 return Err(err(format!(

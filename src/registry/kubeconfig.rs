@@ -58,13 +58,7 @@ fn parse(path: &Path) -> Result<Kubeconfig, SourceError> {
         return Ok(Kubeconfig::default());
     }
     // NB: serde_yaml (not kube's own loader) so that errors carry the line and the field.
-    serde_yaml::from_str::<Kubeconfig>(&text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-            .unwrap_or_default();
-        err(format!("{at}{e}"))
-    })
+    crate::yaml::parse::<Kubeconfig>(&text).map_err(err)
 }
 
 /// One file's entries, remembered with the file that defined them.
@@ -189,13 +183,7 @@ pub fn member_from_text(
     text: &str,
     fleet: &FleetConfig,
 ) -> Member {
-    let parsed = serde_yaml::from_str::<Kubeconfig>(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-            .unwrap_or_default();
-        format!("{origin}: invalid kubeconfig: {at}{e}")
-    });
+    let parsed = crate::yaml::parse::<Kubeconfig>(text).map_err(|e| format!("{origin}: invalid kubeconfig: {e}"));
     let origin_path = PathBuf::from(origin);
     let chosen = parsed.and_then(|k| {
         let ctx = match &k.current_context {

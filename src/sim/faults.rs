@@ -255,13 +255,7 @@ impl Scenario {
             path: origin.to_string(),
             message,
         };
-        let s: Self = serde_yaml::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            invalid(format!("{at}{e}"))
-        })?;
+        let s: Self = crate::yaml::parse(text).map_err(invalid)?;
         s.faults
             .default
             .validate()
