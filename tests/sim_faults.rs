@@ -108,7 +108,7 @@ async fn latency_and_hang() {
     raw_get(&client, "/version").await;
     let slow = t.elapsed();
     assert!(
-        slow >= Duration::from_millis(300) && slow < Duration::from_millis(300) + base + Duration::from_millis(500),
+        slow >= Duration::from_millis(300) && slow < Duration::from_millis(300) + base + Duration::from_secs(2),
         "{slow:?}"
     );
 

@@ -108,7 +108,7 @@ mod tests {
         // 2 from the burst, then 4 at 20/s: about 200 ms.
         let took = t.elapsed();
         assert!(
-            took >= Duration::from_millis(150) && took < Duration::from_millis(600),
+            took >= Duration::from_millis(150) && took < Duration::from_secs(2),
             "{took:?}"
         );
         let held = l.acquire(None).await;
