@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod command;
+pub mod policy;
 pub mod registry;
+pub mod result;
 pub mod selector;
 pub mod sim;
 pub mod yaml;

@@ -1,0 +1,160 @@
+//! `ExecResult` and `Status`: one result per selected cluster for every command, the
+//! vocabulary shared by the fan-out, reports, the hub and MQTT. JSON and YAML serialisable.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::command::Action;
+use crate::policy::Violation;
+
+/// How one cluster's part of a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Refused by the policy before any request.
+    Rejected,
+    Unreachable,
+    Throttled,
+    Cancelled,
+    Skipped,
+}
+
+impl Status {
+    /// Whether the cluster did what was asked.
+    #[must_use]
+    pub fn is_success(self) -> bool {
+        self == Self::Succeeded
+    }
+}
+
+/// Why a cluster's part failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecError {
+    /// A stable short label (`Forbidden`, `NotFound`, `ExecShellDenied`, ...).
+    pub reason: String,
+    /// The HTTP status code, when there was a response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// Names the cluster and the target.
+    pub message: String,
+}
+
+/// What a cluster returned, shaped by the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Output {
+    None,
+    /// `get`: the object(s).
+    Objects {
+        items: Vec<Value>,
+    },
+    /// `logs`: lines.
+    Lines {
+        lines: Vec<String>,
+        truncated: bool,
+    },
+    /// `exec`: captured streams.
+    Streams {
+        stdout: String,
+        stderr: String,
+        truncated: bool,
+    },
+    /// Writes: what changed.
+    Summary {
+        text: String,
+    },
+}
+
+/// One cluster's outcome of one command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecResult {
+    pub command_id: String,
+    pub cluster: String,
+    pub action: Action,
+    pub target: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub output: Output,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExecError>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+}
+
+impl ExecResult {
+    /// The result for a cluster the policy refused: no request was made.
+    #[must_use]
+    pub fn rejected(command_id: &str, v: &Violation) -> Self {
+        Self {
+            command_id: command_id.to_string(),
+            cluster: v.cluster.clone(),
+            action: v.action,
+            target: v.target.clone(),
+            status: Status::Rejected,
+            exit_code: None,
+            output: Output::None,
+            error: Some(ExecError {
+                reason: v.rule.to_string(),
+                code: None,
+                message: v.to_string(),
+            }),
+            duration_ms: 0,
+            attempts: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_round_trip_json_and_yaml() {
+        let v = Violation {
+            rule: "ExecShellDenied",
+            cluster: "prod-1".into(),
+            action: Action::Exec,
+            target: "deploy/web".into(),
+            message: "sh runs arbitrary code".into(),
+        };
+        let r = ExecResult::rejected("c-1", &v);
+        assert_eq!(r.status, Status::Rejected);
+        assert!(
+            r.error
+                .as_ref()
+                .unwrap()
+                .message
+                .starts_with("cluster prod-1: exec deploy/web:")
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains("\"status\":\"Rejected\"") && json.contains("\"action\":\"exec\""),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ExecResult>(&json).unwrap(), r);
+        let yaml = serde_yaml::to_string(&r).unwrap();
+        assert_eq!(serde_yaml::from_str::<ExecResult>(&yaml).unwrap(), r);
+        let ok = ExecResult {
+            status: Status::Succeeded,
+            output: Output::Streams {
+                stdout: "hi\n".into(),
+                stderr: String::new(),
+                truncated: false,
+            },
+            exit_code: Some(0),
+            error: None,
+            attempts: 1,
+            ..r
+        };
+        assert!(ok.status.is_success());
+        assert_eq!(
+            serde_json::from_str::<ExecResult>(&serde_json::to_string(&ok).unwrap()).unwrap(),
+            ok
+        );
+    }
+}
