@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::{Action, Command};
-use crate::selector::{LabelSelector, glob_match};
+use crate::selector::{check_scope, glob_match, scope_matches};
 
 /// Kinds that live outside namespaces (as kube-apiserver serves them).
 const CLUSTER_SCOPED: &[&str] = &[
@@ -168,12 +168,8 @@ impl Policy {
         };
         let p: Self = crate::yaml::parse(text).map_err(err)?;
         for (i, r) in p.namespaces.iter().enumerate() {
-            if r.clusters.is_none() == r.selector.is_none() {
-                return Err(err(format!("namespaces[{i}]: set exactly one of clusters or selector")));
-            }
-            if let Some(s) = &r.selector {
-                LabelSelector::parse(s).map_err(|e| err(format!("namespaces[{i}].selector: {e}")))?;
-            }
+            check_scope(r.clusters.as_deref(), r.selector.as_deref())
+                .map_err(|m| err(format!("namespaces[{i}]: {m}")))?;
         }
         Ok(p)
     }
@@ -194,12 +190,13 @@ impl Policy {
         if self.namespaces.is_empty() {
             return None; // no boundary configured
         }
-        let rule = self.namespaces.iter().find(|r| match (&r.clusters, &r.selector) {
-            (Some(p), _) => p.split(',').any(|p| glob_match(p.trim(), cluster.name)),
-            (None, Some(s)) => {
-                LabelSelector::parse(s).is_ok_and(|sel| sel.matches(|k| cluster.labels.get(k).map(String::as_str)))
-            }
-            (None, None) => false,
+        let rule = self.namespaces.iter().find(|r| {
+            scope_matches(
+                r.clusters.as_deref(),
+                r.selector.as_deref(),
+                cluster.name,
+                cluster.labels,
+            )
         });
         Some(rule.map_or(&[][..], |r| r.allow.as_slice()))
     }

@@ -449,6 +449,37 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// Whether a rule scoped by `clusters` (comma-separated names or `*` patterns) or by
+/// `selector` (a label selector over cluster labels) applies to a cluster. Fleet limit groups
+/// and policy namespace rules use this same scoping.
+#[must_use]
+pub fn scope_matches(
+    clusters: Option<&str>,
+    selector: Option<&str>,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    match (clusters, selector) {
+        (Some(patterns), _) => patterns.split(',').any(|p| glob_match(p.trim(), name)),
+        (None, Some(s)) => LabelSelector::parse(s).is_ok_and(|sel| sel.matches(|k| labels.get(k).map(String::as_str))),
+        (None, None) => false,
+    }
+}
+
+/// Check a rule's scope: exactly one of `clusters` or `selector`, and a selector that parses.
+///
+/// # Errors
+/// A message naming `clusters`/`selector` (the caller prefixes where the rule is).
+pub fn check_scope(clusters: Option<&str>, selector: Option<&str>) -> Result<(), String> {
+    if clusters.is_none() == selector.is_none() {
+        return Err("set exactly one of clusters or selector".into());
+    }
+    if let Some(s) = selector {
+        LabelSelector::parse(s).map_err(|e| format!("selector: {e}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

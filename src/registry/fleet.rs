@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::limits::LimitSpec;
-use crate::selector::{LabelSelector, glob_match};
+use crate::selector::{LabelSelector, check_scope, glob_match, scope_matches};
 
 /// The whole fleet file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -134,14 +134,8 @@ impl FleetConfig {
         };
         let cfg: Self = crate::yaml::parse(text).map_err(err)?;
         for (i, g) in cfg.limits.groups.iter().enumerate() {
-            if g.clusters.is_none() == g.selector.is_none() {
-                return Err(err(format!(
-                    "limits.groups[{i}]: set exactly one of clusters or selector"
-                )));
-            }
-            if let Some(s) = &g.selector {
-                LabelSelector::parse(s).map_err(|e| err(format!("limits.groups[{i}].selector: {e}")))?;
-            }
+            check_scope(g.clusters.as_deref(), g.selector.as_deref())
+                .map_err(|m| err(format!("limits.groups[{i}]: {m}")))?;
         }
         for (i, r) in cfg.labels.iter().enumerate() {
             for (k, v) in &r.labels {
@@ -186,13 +180,7 @@ impl FleetConfig {
         self.limits
             .groups
             .iter()
-            .find(|g| match (&g.clusters, &g.selector) {
-                (Some(p), _) => p.split(',').any(|p| glob_match(p.trim(), name)),
-                (None, Some(s)) => {
-                    LabelSelector::parse(s).is_ok_and(|sel| sel.matches(|k| labels.get(k).map(String::as_str)))
-                }
-                (None, None) => false,
-            })
+            .find(|g| scope_matches(g.clusters.as_deref(), g.selector.as_deref(), name, labels))
             .map_or(self.limits.default, |g| g.spec(self.limits.default))
     }
 
