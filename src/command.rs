@@ -130,12 +130,25 @@ impl fmt::Display for Target {
     }
 }
 
+/// How `delete` treats dependents (kubectl's `--cascade`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cascade {
+    #[default]
+    Background,
+    Foreground,
+    Orphan,
+}
+
 /// One command for the fleet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {
-    /// Unique per command; also the restart stamp, so a retried restart restarts once.
+    /// Unique per command.
     pub id: String,
+    /// When the command was issued (RFC 3339); the restart stamp, so a retried restart
+    /// restarts once.
+    pub issued_at: String,
     pub action: Action,
     /// Absent for `apply`, whose objects come in `manifests`.
     #[serde(default)]
@@ -145,34 +158,87 @@ pub struct Command {
     pub namespace: Option<String>,
     #[serde(default)]
     pub all_namespaces: bool,
+    /// `-l`: a label selector over the objects (get, delete, logs of a kind).
+    #[serde(default)]
+    pub label_selector: Option<String>,
     /// Objects to apply (parsed from `-f`).
     #[serde(default)]
     pub manifests: Vec<Value>,
+    /// `--dry-run=server`: the API servers validate writes without persisting them.
+    #[serde(default)]
+    pub server_dry_run: bool,
+    /// `apply --force-conflicts`.
+    #[serde(default)]
+    pub force_conflicts: bool,
+    /// `scale --replicas`.
+    #[serde(default)]
+    pub replicas: Option<i32>,
+    /// `delete --cascade`.
+    #[serde(default)]
+    pub cascade: Cascade,
     /// The argv of `exec` (never run through a shell).
     #[serde(default)]
     pub argv: Vec<String>,
+    /// `logs`/`exec -c`.
+    #[serde(default)]
+    pub container: Option<String>,
     /// `logs --tail`.
     #[serde(default)]
     pub tail_lines: Option<u64>,
+    /// `logs --limit-bytes`.
+    #[serde(default)]
+    pub limit_bytes: Option<u64>,
+    /// `logs --since`, seconds.
+    #[serde(default)]
+    pub since_seconds: Option<u64>,
+    /// `logs --previous`.
+    #[serde(default)]
+    pub previous: bool,
+    /// `logs --follow`.
+    #[serde(default)]
+    pub follow: bool,
     /// Per-call timeout, seconds.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
 }
 
 impl Command {
-    /// A command with a fresh id.
+    /// A command with a fresh id, issued now.
     #[must_use]
     pub fn new(action: Action) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
+            issued_at: jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .unwrap_or_else(|_| jiff::Timestamp::now())
+                .to_string(),
             action,
             target: None,
             namespace: None,
             all_namespaces: false,
+            label_selector: None,
             manifests: Vec::new(),
+            server_dry_run: false,
+            force_conflicts: false,
+            replicas: None,
+            cascade: Cascade::default(),
             argv: Vec::new(),
+            container: None,
             tail_lines: None,
+            limit_bytes: None,
+            since_seconds: None,
+            previous: false,
+            follow: false,
             timeout_seconds: None,
+        }
+    }
+
+    /// The target as shown in results and audit: `deploy/web`, or `3 object(s)` for apply.
+    #[must_use]
+    pub fn target_text(&self) -> String {
+        match (&self.target, self.action) {
+            (Some(t), _) => t.to_string(),
+            (None, _) => format!("{} object(s)", self.manifests.len()),
         }
     }
 }

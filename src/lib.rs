@@ -2,8 +2,11 @@
 //! safe fan-out of whitelisted actions, and cross-cluster reports.
 #![forbid(unsafe_code)]
 
+pub mod action;
 pub mod cli;
 pub mod command;
+pub mod fanout;
+pub mod kinds;
 pub mod policy;
 pub mod registry;
 pub mod result;

@@ -12,31 +12,6 @@ use serde_json::Value;
 use crate::command::{Action, Command};
 use crate::selector::{check_scope, glob_match, scope_matches};
 
-/// Kinds that live outside namespaces (as kube-apiserver serves them).
-const CLUSTER_SCOPED: &[&str] = &[
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "StorageClass",
-    "PriorityClass",
-    "RuntimeClass",
-    "CSIDriver",
-    "CSINode",
-    "VolumeAttachment",
-    "IngressClass",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "APIService",
-    "CertificateSigningRequest",
-    "FlowSchema",
-    "PriorityLevelConfiguration",
-];
-
 /// Programs that run arbitrary code and are denied for exec unless the policy names them.
 const SHELLS_AND_INTERPRETERS: &[&str] = &[
     "sh", "bash", "zsh", "dash", "ash", "ksh", "csh", "tcsh", "fish", "busybox", "python", "python2", "python3",
@@ -206,10 +181,7 @@ impl Policy {
     /// # Errors
     /// The first [`Violation`] found.
     pub fn check(&self, cmd: &Command, cluster: &ClusterRef<'_>) -> Result<(), Violation> {
-        let target = cmd
-            .target
-            .as_ref()
-            .map_or_else(|| format!("{} object(s)", cmd.manifests.len()), ToString::to_string);
+        let target = cmd.target_text();
         let deny = |rule: &'static str, message: String| Violation {
             rule,
             cluster: cluster.name.to_string(),
@@ -258,8 +230,17 @@ impl Policy {
             .or(cluster.default_namespace)
             .unwrap_or("default");
         let mut touched: Vec<(String, String)> = Vec::new();
+        let builtin = cmd.target.as_ref().and_then(|t| crate::kinds::lookup(&t.resource));
+        if let Some(b) = builtin.filter(|b| !b.namespaced && cmd.action.is_write())
+            && !self.cluster_scoped_kinds.iter().any(|k| k == b.kind)
+        {
+            return Err(deny(
+                "ClusterScopedDenied",
+                format!("{target} is cluster-scoped and the policy allows no {}", b.kind),
+            ));
+        }
         if cmd.manifests.is_empty() {
-            if !cmd.all_namespaces {
+            if !cmd.all_namespaces && builtin.is_none_or(|b| b.namespaced) {
                 touched.push((request_ns.to_string(), target.clone()));
             }
         } else {
@@ -267,7 +248,7 @@ impl Policy {
                 let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default();
                 let name = m.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
                 let what = format!("{kind}/{name}");
-                if CLUSTER_SCOPED.contains(&kind) {
+                if crate::kinds::is_cluster_scoped(kind) {
                     if !self.cluster_scoped_kinds.iter().any(|k| k == kind) {
                         return Err(deny(
                             "ClusterScopedDenied",

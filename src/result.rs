@@ -50,6 +50,9 @@ pub enum Output {
     /// `get`: the object(s).
     Objects {
         items: Vec<Value>,
+        /// Items were left out to stay under the policy's output cap.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
     },
     /// `logs`: lines.
     Lines {

@@ -4,6 +4,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use governor::clock::DefaultClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -55,6 +56,59 @@ pub struct Limits {
     pub spec: LimitSpec,
     rate: Option<DefaultDirectRateLimiter>,
     in_flight: Option<Arc<Semaphore>>,
+    /// Until when the member asked to be left alone (its last `Retry-After`).
+    pause: Pause,
+}
+
+/// A member's `Retry-After`: set by its client when a response carries the header, waited
+/// out by every request to that member (and only that member).
+#[derive(Debug, Clone, Default)]
+pub struct Pause(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Pause {
+    /// Hold requests back for `d` from now (never shortens a longer pause).
+    pub fn extend(&self, d: Duration) {
+        let until = Instant::now() + d;
+        let mut p = self.0.lock().expect("pause lock");
+        if p.is_none_or(|u| u < until) {
+            *p = Some(until);
+        }
+    }
+
+    /// How long requests are still held back.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        let p = self.0.lock().expect("pause lock");
+        p.and_then(|u| u.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Record the `Retry-After` of a response, if it has one.
+    pub fn observe<B>(&self, response: &http::Response<B>) {
+        if let Some(d) = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()))
+        {
+            self.extend(d.min(MAX_RETRY_AFTER));
+        }
+    }
+}
+
+/// A server cannot park a member for longer than this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// A `Retry-After` value: delay seconds, or an HTTP-date (RFC 9110) relative to `now`.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let secs = at.as_second() - now.as_second();
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
 }
 
 /// Held while a request is in flight; dropping it frees the slot.
@@ -70,11 +124,22 @@ impl Limits {
             spec,
             rate: rate_limiter(spec.qps, spec.burst),
             in_flight: (spec.in_flight > 0).then(|| Arc::new(Semaphore::new(spec.in_flight as usize))),
+            pause: Pause::default(),
         }
     }
 
-    /// Wait for an in-flight slot, then for this member's rate, then for the fleet's.
+    /// The member's `Retry-After` pause.
+    #[must_use]
+    pub fn pause(&self) -> &Pause {
+        &self.pause
+    }
+
+    /// Wait out the member's `Retry-After`, then for an in-flight slot, then for this
+    /// member's rate, then for the fleet's.
     pub async fn acquire(&self, fleet: Option<&DefaultDirectRateLimiter>) -> Permit {
+        while let Some(d) = self.pause.remaining() {
+            tokio::time::sleep(d).await;
+        }
         let slot = match &self.in_flight {
             Some(s) => Some(s.clone().acquire_owned().await.expect("the semaphore is never closed")),
             None => None,
@@ -92,7 +157,29 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+
+    #[test]
+    fn retry_after_values() {
+        let now: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 10:00:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+        let p = Pause::default();
+        assert!(p.remaining().is_none());
+        p.extend(Duration::from_millis(300));
+        p.extend(Duration::from_millis(10));
+        assert!(p.remaining().unwrap() > Duration::from_millis(200), "never shortened");
+    }
 
     #[tokio::test]
     async fn rate_and_in_flight() {

@@ -180,7 +180,17 @@ impl Member {
         // NB: kube retries 429/503/504 by itself (up to 15 times); muster's fan-out
         // classifies and retries under its own limits and deadlines instead.
         config.default_retry = false;
-        let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+        // NB: every response's Retry-After pauses this member's limiter, so retries (and
+        // other requests to the same member) wait what the server asked, and no longer.
+        let pause = self.limits.pause().clone();
+        let observe = tower::util::MapResponseLayer::new(move |response: http::Response<_>| {
+            pause.observe(&response);
+            response
+        });
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| fail(e.to_string()))?
+            .with_layer(&observe)
+            .build();
         *cached = Some((client.clone(), expiry));
         self.built.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(client)

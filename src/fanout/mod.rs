@@ -1,0 +1,365 @@
+//! The fan-out: one [`Command`] to every selected member, yielding exactly one
+//! [`ExecResult`] per cluster, streamed as each finishes.
+//!
+//! The policy is checked for every member first: one violation rejects the command on every
+//! cluster, before any request. Then each member runs in its own task (bounded by
+//! [`Settings::concurrency`]), every request through [`call::Caller`] (limits, per-call
+//! timeout, retries), the whole bounded by the command's deadline and cancellable (Ctrl-C).
+//! A member known to be Unhealthy fails fast as `Unreachable`.
+
+pub mod call;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt as _};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::action::{self, resolve::DiscoveryCache};
+use crate::command::Command;
+use crate::policy::{ClusterRef, Policy};
+use crate::registry::{HealthState, Member, Registry, health};
+use crate::result::{ExecError, ExecResult, Output, Status};
+use call::{Caller, LogLine};
+use retry::Failure;
+
+/// Fan-out settings (defaults from the design: 64 clusters at once, 30 s per call).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Clusters worked on at once.
+    pub concurrency: usize,
+    /// Bound on each request.
+    pub call_timeout: Duration,
+    /// Bound on the whole command, retries included.
+    pub deadline: Duration,
+    /// Requests per call, the first included.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Output kept per cluster (the policy's cap).
+    pub max_output_bytes: u64,
+    /// Probe the selected members first; those that fail are `Unreachable` at once.
+    pub probe: bool,
+}
+
+/// Defaults.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(5),
+            max_output_bytes: 1024 * 1024,
+            probe: false,
+        }
+    }
+}
+
+impl Settings {
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    #[must_use]
+    pub fn call_timeout(mut self, d: Duration) -> Self {
+        self.call_timeout = d;
+        self
+    }
+
+    #[must_use]
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = d;
+        self
+    }
+
+    #[must_use]
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    #[must_use]
+    pub fn probe(mut self, probe: bool) -> Self {
+        self.probe = probe;
+        self
+    }
+
+    /// Apply a policy's caps: output bytes, and the per-call timeout at most its maximum.
+    #[must_use]
+    pub fn capped_by(mut self, policy: &Policy) -> Self {
+        self.max_output_bytes = policy.caps.max_output_bytes;
+        self.call_timeout = self
+            .call_timeout
+            .min(Duration::from_secs(policy.caps.max_timeout_seconds));
+        self
+    }
+}
+
+/// The fan-out engine: the registry, the policy, the settings, and discovery shared by
+/// every command it runs.
+#[derive(Clone)]
+pub struct Fanout {
+    pub registry: Arc<Registry>,
+    pub policy: Arc<Policy>,
+    pub settings: Arc<Settings>,
+    discovery: Arc<DiscoveryCache>,
+}
+
+impl Fanout {
+    #[must_use]
+    pub fn new(registry: Arc<Registry>, policy: Policy, settings: Settings) -> Self {
+        let settings = settings.capped_by(&policy);
+        Self {
+            registry,
+            policy: Arc::new(policy),
+            settings: Arc::new(settings),
+            discovery: Arc::new(DiscoveryCache::new()),
+        }
+    }
+
+    /// Check the command against the policy for every member.
+    ///
+    /// # Errors
+    /// A `Rejected` result for every member (each violating member with its own reason,
+    /// the others naming the first violation), when any member violates the policy.
+    pub fn check(&self, command: &Command, members: &[Arc<Member>]) -> Result<(), Vec<ExecResult>> {
+        let verdicts: Vec<_> = members
+            .iter()
+            .map(|m| {
+                self.policy.check(
+                    command,
+                    &ClusterRef {
+                        name: &m.name,
+                        labels: &m.labels,
+                        default_namespace: m.namespace.as_deref(),
+                    },
+                )
+            })
+            .collect();
+        let Some(first) = verdicts.iter().find_map(|v| v.as_ref().err()).cloned() else {
+            return Ok(());
+        };
+        Err(members
+            .iter()
+            .zip(verdicts)
+            .map(|(m, v)| match v {
+                Err(own) => ExecResult::rejected(&command.id, &own),
+                Ok(()) => {
+                    let mut r = ExecResult::rejected(&command.id, &first);
+                    r.cluster.clone_from(&m.name);
+                    if let Some(e) = r.error.as_mut() {
+                        e.message = format!(
+                            "cluster {}: not run, because the command violates the policy elsewhere: {first}",
+                            m.name
+                        );
+                    }
+                    r
+                }
+            })
+            .collect())
+    }
+
+    /// Run `command` on `members`: one result per member, in the order they finish.
+    /// `log_lines` receives `logs --follow` lines. Cancelling `cancel` ends every member
+    /// still running as `Cancelled`; the stream still yields one result per member.
+    pub fn run(
+        &self,
+        command: Arc<Command>,
+        members: Vec<Arc<Member>>,
+        cancel: CancellationToken,
+        log_lines: Option<tokio::sync::mpsc::Sender<LogLine>>,
+    ) -> impl Stream<Item = ExecResult> + Send + 'static {
+        let rejected = self.check(&command, &members).err();
+        let this = self.clone();
+        let deadline = Instant::now() + this.settings.deadline;
+        let probe = async move {
+            if this.settings.probe && rejected.is_none() {
+                let valid: Vec<Arc<Member>> = members.iter().filter(|m| m.invalid.is_none()).cloned().collect();
+                futures::stream::iter(valid)
+                    .map(|m| async move { health::probe(&m, 1).await })
+                    .buffer_unordered(this.settings.concurrency)
+                    .collect::<Vec<_>>()
+                    .await;
+            }
+            let concurrency = this.settings.concurrency;
+            match rejected {
+                Some(all) => futures::stream::iter(all).left_stream(),
+                None => futures::stream::iter(members)
+                    .map(move |m| {
+                        let task = Task {
+                            fanout: this.clone(),
+                            command: command.clone(),
+                            member: m,
+                            deadline,
+                            cancel: cancel.clone(),
+                            log_lines: log_lines.clone(),
+                        };
+                        task.spawn()
+                    })
+                    .buffer_unordered(concurrency)
+                    .right_stream(),
+            }
+        };
+        futures::stream::once(probe).flatten()
+    }
+}
+
+/// One member's part of a command.
+struct Task {
+    fanout: Fanout,
+    command: Arc<Command>,
+    member: Arc<Member>,
+    deadline: Instant,
+    cancel: CancellationToken,
+    log_lines: Option<tokio::sync::mpsc::Sender<LogLine>>,
+}
+
+impl Task {
+    /// Run on the runtime's worker threads; a panic becomes a `Failed` result, and
+    /// dropping the returned future aborts the task.
+    async fn spawn(self) -> ExecResult {
+        let (command, cluster) = (self.command.clone(), self.member.name.clone());
+        let span = tracing::info_span!("cluster", name = %cluster, command = %command.id);
+        let handle = AbortOnDrop(tokio::spawn(self.run().instrument(span)));
+        let started = std::time::Instant::now();
+        match (&mut { handle }).await {
+            Ok(result) => result,
+            Err(e) => finish(
+                &command,
+                &cluster,
+                started,
+                0,
+                Err(Failure::local(
+                    Status::Failed,
+                    "InternalError",
+                    format!("the task failed: {e}"),
+                    false,
+                )),
+            ),
+        }
+    }
+
+    async fn run(self) -> ExecResult {
+        let started = std::time::Instant::now();
+        let (command, member) = (&self.command, &self.member);
+        let early = |f: Failure| finish(command, &member.name, started, 0, Err(f));
+        if self.cancel.is_cancelled() {
+            return early(cancelled());
+        }
+        if let Some(inv) = &member.invalid {
+            return early(Failure::local(
+                Status::Failed,
+                "InvalidMember",
+                inv.reason.clone(),
+                false,
+            ));
+        }
+        let health = member.health();
+        if health.state == HealthState::Unhealthy {
+            let why = health.last_error.unwrap_or_else(|| "failed its health probes".into());
+            return early(Failure::local(
+                Status::Unreachable,
+                "Unhealthy",
+                format!("marked Unhealthy ({why}); --probe checks it again"),
+                false,
+            ));
+        }
+        let client = match member.client().await {
+            Ok(c) => c,
+            Err(e) => return early(Failure::local(Status::Failed, e.label(), e.to_string(), false)),
+        };
+        let mut caller = Caller::new(
+            member.clone(),
+            self.fanout.registry.clone(),
+            client,
+            command.clone(),
+            self.fanout.settings.clone(),
+            self.deadline,
+            self.fanout.discovery.clone(),
+        );
+        caller.log_lines = self.log_lines.clone();
+        let outcome = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(cancelled()),
+            () = tokio::time::sleep_until(self.deadline) => Err(Failure::deadline()),
+            r = action::run(&caller) => r,
+        };
+        finish(command, &member.name, started, caller.attempts(), outcome)
+    }
+}
+
+fn cancelled() -> Failure {
+    Failure::local(
+        Status::Cancelled,
+        "Cancelled",
+        "cancelled before it finished".into(),
+        false,
+    )
+}
+
+/// Aborts the task when dropped (a cancelled stream leaves nothing running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// The one result of one member.
+fn finish(
+    command: &Command,
+    cluster: &str,
+    started: std::time::Instant,
+    attempts: u32,
+    outcome: Result<action::Outcome, Failure>,
+) -> ExecResult {
+    let what = format!("{} {}", command.action, command.target_text());
+    let (status, exit_code, output, error) = match outcome {
+        Ok(o) => match o.exit_code {
+            Some(code) if code != 0 => (
+                Status::Failed,
+                Some(code),
+                o.output,
+                Some(ExecError {
+                    reason: "NonZeroExitCode".into(),
+                    code: None,
+                    message: format!("cluster {cluster}: {what}: command exited with code {code}"),
+                }),
+            ),
+            code => (Status::Succeeded, code, o.output, None),
+        },
+        Err(f) => (f.status, None, Output::None, Some(f.to_error(cluster, &what))),
+    };
+    ExecResult {
+        command_id: command.id.clone(),
+        cluster: cluster.to_string(),
+        action: command.action,
+        target: command.target_text(),
+        status,
+        exit_code,
+        output,
+        error,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        attempts,
+    }
+}
