@@ -3,11 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod audit;
 pub mod cli;
 pub mod command;
 pub mod fanout;
 pub mod kinds;
 pub mod policy;
+pub mod redact;
 pub mod registry;
 pub mod result;
 pub mod selector;

@@ -44,8 +44,16 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                 let (name, params) = (&name, &params);
                 async move { api.logs(name, params).await }
             })
-            .await
-            .map_err(|e| e.failure.within(&format!("pod/{name}")))?;
+            .await;
+        let text = match text {
+            Ok(t) => t,
+            // NB: of a workload's pods, one still starting (or gone) is noted, not fatal.
+            Err(e) if !single && matches!(e.failure.code, Some(400 | 404)) => {
+                lines.push(format!("[pod/{name}] (no log: {})", e.failure.detail));
+                continue;
+            }
+            Err(e) => return Err(e.failure.within(&format!("pod/{name}"))),
+        };
         for line in text.lines() {
             let line = if single {
                 line.to_string()

@@ -1,17 +1,15 @@
 //! `muster clusters`: the registry as a table (NAME, SOURCE, SERVER, LABELS, HEALTH,
 //! VERSION, CERT-EXPIRY) or as JSON/YAML, optionally probing the selected members first.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use futures::StreamExt as _;
 use serde::Serialize;
-use tracing::warn;
 
+use super::source::SourceArgs;
 use super::{CliError, exit};
-use crate::registry::capi::ClusterApiSource;
-use crate::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
+use crate::registry::{Member, health};
 
 /// How many members are probed at once.
 const PROBE_CONCURRENCY: usize = 64;
@@ -25,17 +23,8 @@ pub enum Output {
 
 #[derive(Debug, Args)]
 pub struct ClustersArgs {
-    /// Kubeconfig file (repeatable). Default: $KUBECONFIG, else ~/.kube/config.
-    #[arg(long = "kubeconfig", value_name = "FILE")]
-    pub kubeconfig: Vec<PathBuf>,
-
-    /// Cluster names or `*` globs, comma separated (`prod-*,stage-1`).
-    #[arg(long)]
-    pub clusters: Option<String>,
-
-    /// Label selector over cluster labels (`env=prod,region in (eu,us),!canary`).
-    #[arg(long = "cluster-selector")]
-    pub cluster_selector: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Probe the selected clusters (GET /readyz and /version) before listing them.
     #[arg(long)]
@@ -44,22 +33,6 @@ pub struct ClustersArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-
-    /// Fail (exit 2) when any source cannot be read.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Fleet configuration: sources, labels by name pattern, limits, allowed exec plugins.
-    #[arg(long, env = "MUSTER_FLEET")]
-    pub fleet: Option<PathBuf>,
-
-    /// Read Cluster API `<cluster>-kubeconfig` Secrets from the hub cluster of this context.
-    #[arg(long)]
-    pub hub_context: Option<String>,
-
-    /// Namespace of Cluster API Secrets (repeatable; default: all).
-    #[arg(long = "capi-namespace")]
-    pub capi_namespaces: Vec<String>,
 }
 
 /// The machine-readable view of a member (never credentials).
@@ -145,64 +118,11 @@ pub fn table(members: &[Arc<Member>]) -> String {
 }
 
 pub async fn run(args: ClustersArgs) -> Result<u8, CliError> {
-    let fleet = args
-        .fleet
-        .as_deref()
-        .map(FleetConfig::load)
-        .transpose()?
-        .unwrap_or_default();
-    let explicit: Vec<PathBuf> = args.kubeconfig.iter().chain(&fleet.kubeconfigs).cloned().collect();
-    let files = kubeconfig::paths(
-        &explicit,
-        std::env::var_os("KUBECONFIG"),
-        std::env::var_os("HOME").map(PathBuf::from),
-    );
-    let registry = Registry::with_config(&fleet);
-    let report = kubeconfig::load_with(&registry, &files, &fleet);
-    for w in &report.warnings {
-        warn!("{w}");
-    }
-    if !report.failed.is_empty() {
-        let n = report.failed.len();
-        eprintln!("muster: {n} source{} failed:", if n == 1 { "" } else { "s" });
-        for f in &report.failed {
-            eprintln!("  {f}");
-        }
-        if args.strict {
-            return Ok(exit::ERROR);
-        }
-    }
-    let capi = fleet.cluster_api.clone().unwrap_or_default();
-    let hub_context = args.hub_context.clone().or(capi.hub_context.clone());
-    let hub = match (&hub_context, capi.in_cluster) {
-        (Some(ctx), _) => {
-            let member = registry
-                .get(ctx)
-                .ok_or_else(|| format!("--hub-context {ctx}: no such kubeconfig context"))?;
-            Some(member.client().await?)
-        }
-        (None, true) => Some(kube::Client::try_from(kube::Config::incluster()?)?),
-        (None, false) => None,
+    let members = match args.source.load().await {
+        Ok(loaded) => loaded.members,
+        Err(e) if e.is::<super::source::StrictFailure>() => return Ok(exit::ERROR),
+        Err(e) => return Err(e),
     };
-    if let Some(hub) = hub {
-        let namespaces = if args.capi_namespaces.is_empty() {
-            capi.namespaces.clone()
-        } else {
-            args.capi_namespaces.clone()
-        };
-        let source = ClusterApiSource::new(hub, namespaces, Arc::new(fleet.clone()));
-        if let Err(e) = source.sync(&registry).await {
-            eprintln!(
-                "muster: 1 source failed:\n  Cluster API Secrets in the hub ({}): {e}",
-                hub_context.as_deref().unwrap_or("in-cluster")
-            );
-            if args.strict {
-                return Ok(exit::ERROR);
-            }
-        }
-    }
-    let selection = Selection::parse(args.clusters.as_deref(), args.cluster_selector.as_deref())?;
-    let members = selection.select(&registry)?;
     if args.probe {
         futures::stream::iter(members.iter().filter(|m| m.invalid.is_none()).cloned())
             .map(|m| async move { health::probe(&m, 1).await })

@@ -1,7 +1,10 @@
 //! Command-line interface: argument definitions, logging setup, and the subcommands.
 
+mod actions;
 mod clusters;
 mod logging;
+mod source;
+mod render;
 mod sim;
 
 use std::process::ExitCode;
@@ -31,8 +34,26 @@ pub enum LogFormat {
 pub enum Command {
     /// List the clusters muster knows (kubeconfig contexts), optionally probing them.
     Clusters(clusters::ClustersArgs),
+    /// Get objects from every selected cluster (`deploy/web`, `pods -l app=web`).
+    Get(actions::GetArgs),
+    /// Server-side apply manifests (`-f FILE|DIR|-`) to every selected cluster.
+    Apply(actions::ApplyArgs),
+    /// Scale a Deployment, StatefulSet or ReplicaSet on every selected cluster.
+    Scale(actions::ScaleArgs),
+    /// Rolling-restart a Deployment, StatefulSet or DaemonSet on every selected cluster.
+    Restart(actions::RestartArgs),
+    /// Delete objects on every selected cluster.
+    Delete(actions::DeleteArgs),
+    /// Print (or follow) the logs of a pod or a workload's pods on every selected cluster.
+    Logs(actions::LogsArgs),
+    /// Run a command (after `--`, never through a shell) in a pod on every selected cluster.
+    Exec(actions::ExecArgs),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     Sim(sim::SimArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Exit codes, as `kubectl diff`: 0 success, 1 differences or some clusters failed,
@@ -58,7 +79,19 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Clusters(args) => clusters::run(args).await,
+            Command::Get(args) => actions::get(args).await,
+            Command::Apply(args) => actions::apply(args).await,
+            Command::Scale(args) => actions::scale(args).await,
+            Command::Restart(args) => actions::restart(args).await,
+            Command::Delete(args) => actions::delete(args).await,
+            Command::Logs(args) => actions::logs(args).await,
+            Command::Exec(args) => actions::exec(args).await,
             Command::Sim(args) => sim::run(args).await,
+            Command::Completion { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "muster", &mut std::io::stdout());
+                Ok(exit::OK)
+            }
         }
     });
     match result {

@@ -34,6 +34,9 @@ pub struct FleetConfig {
     /// Cluster API Secrets in a hub cluster, as a second source.
     #[serde(default)]
     pub cluster_api: Option<ClusterApiConfig>,
+    /// The audit log (JSON lines); relative to the fleet file. `--audit-log` overrides it.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Where the Cluster API source reads.
@@ -156,7 +159,7 @@ impl FleetConfig {
         })?;
         let mut cfg = Self::parse(&path.display().to_string(), &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for k in &mut cfg.kubeconfigs {
+        for k in cfg.kubeconfigs.iter_mut().chain(cfg.audit_log.as_mut()) {
             if k.is_relative() {
                 *k = base.join(&*k);
             }

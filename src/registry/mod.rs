@@ -158,7 +158,7 @@ impl Member {
         }
         let fail = |message: String| MemberError::Client {
             cluster: self.name.clone(),
-            message: redact(&message),
+            message: crate::redact::words(&message),
         };
         let mut kubeconfig = (*conn.kubeconfig).clone();
         let mut expiry = None;
@@ -207,22 +207,6 @@ impl Member {
     pub fn health(&self) -> Health {
         self.health.lock().expect("health lock").clone()
     }
-}
-
-/// Keep only the first line of a library error and drop anything that looks like a
-/// credential (kube errors name files and fields, not secrets, but be certain).
-fn redact(message: &str) -> String {
-    message
-        .split_whitespace()
-        .map(|w| {
-            if w.len() >= 32 && w.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c)) {
-                "<redacted>"
-            } else {
-                w
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The registry: members by name, and the optional fleet-wide rate limit.

@@ -1,0 +1,512 @@
+//! The seven fleet commands (`get`, `apply`, `scale`, `restart`, `delete`, `logs`, `exec`):
+//! kubectl-shaped arguments become a [`Command`]; then policy, selection, plan (`--dry-run`),
+//! confirmation, audit, the fan-out with a progress bar and Ctrl-C, and the rendered results.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use futures::StreamExt as _;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::render;
+use super::source::SourceArgs;
+use super::{CliError, exit};
+use crate::audit::{self, AuditLog, Phase};
+use crate::command::{Action, Cascade, Command};
+use crate::fanout::{Fanout, Settings};
+use crate::policy::Policy;
+use crate::result::{ExecResult, Status};
+
+/// Output formats of fleet commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table with a CLUSTER column.
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// Every cluster's ExecResult, sorted by cluster.
+    Json,
+    Yaml,
+    /// One ExecResult per line, as each cluster finishes.
+    Jsonl,
+}
+
+/// `--dry-run`: `client` (the default when given bare) lists the plan and touches nothing;
+/// `server` sends the writes as server-side dry runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    None,
+    Client,
+    Server,
+}
+
+/// Arguments every fleet command takes.
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Namespace of the request (default: each context's namespace, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+
+    /// Policy file (action whitelist, namespace boundaries, exec allowlist, caps). Default:
+    /// the built-in policy (every action but exec; writes to kube-system and friends denied).
+    #[arg(long, env = "MUSTER_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// Probe the selected clusters first; Unhealthy ones are not contacted.
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Do not ask before writing to more than one cluster.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// `client`: list the clusters and what would run, touching nothing. `server`: send
+    /// writes as server-side dry runs.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", default_value_t = DryRun::None)]
+    pub dry_run: DryRun,
+
+    /// Audit log (JSON lines). Default: the fleet file's, else
+    /// $XDG_STATE_HOME/muster/audit.log.
+    #[arg(long, env = "MUSTER_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Clusters worked on at once.
+    #[arg(long, default_value_t = crate::fanout::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+
+    /// Timeout of each request (`30s`, `500ms`, `2m`; capped by the policy).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
+
+    /// Deadline of the whole command, retries included.
+    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    pub deadline: Duration,
+
+    /// Requests per call, the first included (transient failures only; never a duplicate
+    /// write).
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 500ms or 2m"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// RESOURCE/NAME or RESOURCE (`deploy/web`, `pods`, `widgets.example.com`).
+    pub target: String,
+    /// Label selector over the objects.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Every namespace (the policy's boundary must allow `*`).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest file, directory (its .yaml/.yml/.json files) or `-` for stdin (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Take ownership of fields other managers own.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// deploy/NAME, sts/NAME or rs/NAME.
+    pub target: String,
+    #[arg(long)]
+    pub replicas: i32,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// deploy/NAME, sts/NAME or ds/NAME.
+    pub target: String,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// RESOURCE/NAME, or RESOURCE with -l.
+    pub target: String,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    #[arg(long, value_enum, default_value_t = CascadeArg::Background)]
+    pub cascade: CascadeArg,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CascadeArg {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// pod/NAME, or a workload (deploy/NAME, sts/NAME, ds/NAME, rs/NAME, job/NAME): its pods.
+    pub target: String,
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Lines from the end of each log (capped by the policy; default 100).
+    #[arg(long, default_value_t = 100)]
+    pub tail: u64,
+    #[arg(long)]
+    pub limit_bytes: Option<u64>,
+    /// Only lines newer than this (`5m`, `1h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// The previous container's log.
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+    /// Stream new lines, prefixed with cluster and pod, until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// pod/NAME, or a workload: its first ready pod.
+    pub target: String,
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    #[command(flatten)]
+    pub common: FanoutArgs,
+    /// The command and its arguments, after `--` (never run through a shell).
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+fn with_target(action: Action, target: &str) -> Result<Command, CliError> {
+    let mut c = Command::new(action);
+    c.target = Some(target.parse()?);
+    Ok(c)
+}
+
+pub async fn get(a: GetArgs) -> Result<u8, CliError> {
+    let mut c = with_target(Action::Get, &a.target)?;
+    c.label_selector = a.selector;
+    c.all_namespaces = a.all_namespaces;
+    run(c, a.common).await
+}
+
+pub async fn apply(a: ApplyArgs) -> Result<u8, CliError> {
+    let mut c = Command::new(Action::Apply);
+    for f in &a.files {
+        c.manifests.extend(read_manifests(f)?);
+    }
+    if c.manifests.is_empty() {
+        return Err("apply: the files hold no objects".into());
+    }
+    c.force_conflicts = a.force_conflicts;
+    run(c, a.common).await
+}
+
+pub async fn scale(a: ScaleArgs) -> Result<u8, CliError> {
+    if a.replicas < 0 {
+        return Err(format!("--replicas {}: must be 0 or more", a.replicas).into());
+    }
+    let mut c = with_target(Action::Scale, &a.target)?;
+    c.replicas = Some(a.replicas);
+    run(c, a.common).await
+}
+
+pub async fn restart(a: RestartArgs) -> Result<u8, CliError> {
+    run(with_target(Action::Restart, &a.target)?, a.common).await
+}
+
+pub async fn delete(a: DeleteArgs) -> Result<u8, CliError> {
+    let mut c = with_target(Action::Delete, &a.target)?;
+    c.label_selector = a.selector;
+    c.cascade = match a.cascade {
+        CascadeArg::Background => Cascade::Background,
+        CascadeArg::Foreground => Cascade::Foreground,
+        CascadeArg::Orphan => Cascade::Orphan,
+    };
+    run(c, a.common).await
+}
+
+pub async fn logs(a: LogsArgs) -> Result<u8, CliError> {
+    let mut c = with_target(Action::Logs, &a.target)?;
+    c.container = a.container;
+    c.tail_lines = Some(a.tail);
+    c.limit_bytes = a.limit_bytes;
+    c.since_seconds = a.since.map(|d| d.as_secs());
+    c.previous = a.previous;
+    c.follow = a.follow;
+    run(c, a.common).await
+}
+
+pub async fn exec(a: ExecArgs) -> Result<u8, CliError> {
+    let mut c = with_target(Action::Exec, &a.target)?;
+    c.container = a.container;
+    c.argv = a.argv;
+    c.timeout_seconds = Some(a.common.request_timeout.as_secs().max(1));
+    run(c, a.common).await
+}
+
+/// Read `-f`: a file, a directory's manifest files (sorted), or `-` (stdin). Every document
+/// must have `apiVersion`, `kind` and `metadata.name`; errors name the file and document.
+///
+/// # Errors
+/// The first unreadable file or invalid document.
+pub fn read_manifests(path: &Path) -> Result<Vec<Value>, CliError> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        return parse_manifests("<stdin>", &text);
+    }
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
+            .collect();
+        files.sort();
+        let mut all = Vec::new();
+        for f in files {
+            all.extend(read_manifests(&f)?);
+        }
+        return Ok(all);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_manifests(&path.display().to_string(), &text)
+}
+
+/// Parse multi-document YAML (or JSON) manifests; `origin` names them in errors.
+///
+/// # Errors
+/// A message naming the origin, the document and the problem.
+pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Value>, CliError> {
+    use serde::Deserialize as _;
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let n = i + 1;
+        let v = Value::deserialize(doc).map_err(|e| format!("{origin}: document {n}: {e}"))?;
+        if v.is_null() {
+            continue; // an empty document (`---` at the end)
+        }
+        if let Some(items) = v.get("items").and_then(Value::as_array).filter(|_| v.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))) {
+            out.extend(items.iter().cloned());
+            continue;
+        }
+        for field in ["/apiVersion", "/kind", "/metadata/name"] {
+            if v.pointer(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+                return Err(format!(
+                    "{origin}: document {n}: {} is missing",
+                    field.trim_start_matches('/').replace('/', ".")
+                )
+                .into());
+            }
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Policy, selection, plan, confirmation, audit, fan-out, rendering.
+async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
+    command.namespace.clone_from(&args.namespace);
+    command.server_dry_run = args.dry_run == DryRun::Server;
+    if command.server_dry_run && !command.action.is_write() {
+        return Err(format!("--dry-run=server applies to writes, not {}", command.action).into());
+    }
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p)?,
+        None => Policy::default(),
+    };
+    let loaded = args.source.load().await?;
+    let settings = Settings::default()
+        .concurrency(args.concurrency)
+        .call_timeout(args.request_timeout)
+        .deadline(if command.follow { Duration::from_secs(u64::from(u32::MAX)) } else { args.deadline })
+        .max_attempts(args.max_attempts)
+        .probe(args.probe);
+    let fanout = Fanout::new(loaded.registry.clone(), policy, settings);
+    let members = loaded.members;
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let audit_path = args
+        .audit_log
+        .clone()
+        .or(loaded.fleet.audit_log.clone())
+        .unwrap_or_else(audit::default_path);
+    let open_audit = || AuditLog::open(&audit_path, audit::current_user());
+
+    if let Err(rejected) = fanout.check(&command, &members) {
+        let log = open_audit()?;
+        log.append(&log.record(Phase::Rejected, &command, &names, &rejected))?;
+        for r in rejected.iter().filter(|r| r.error.as_ref().is_some_and(|e| !e.message.contains("elsewhere"))) {
+            if let Some(e) = &r.error {
+                eprintln!("muster: rejected by policy ({}): {}", e.reason, e.message);
+            }
+        }
+        if matches!(args.output, Format::Json | Format::Yaml | Format::Jsonl) {
+            print!("{}", render::results(&rejected, args.output)?);
+        }
+        return Ok(exit::ERROR);
+    }
+    if args.dry_run == DryRun::Client {
+        print!("{}", render::plan(&command, &members));
+        return Ok(exit::OK);
+    }
+    if command.action.is_write() && members.len() > 1 && !args.yes && !confirm(&command, &names)? {
+        eprintln!("muster: not confirmed; nothing was changed");
+        return Ok(exit::ERROR);
+    }
+    let log = if audit::audited(&command) {
+        let log = open_audit()?;
+        log.append(&log.record(Phase::Started, &command, &names, &[]))?;
+        Some(log)
+    } else {
+        None
+    };
+
+    let cancel = CancellationToken::new();
+    let interrupt = tokio::spawn(watch_interrupts(cancel.clone()));
+    // NB: a small buffer: a slow terminal slows the followed streams rather than growing memory.
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel(256);
+    let printer = tokio::spawn(async move {
+        while let Some(l) = lines_rx.recv().await {
+            let l: crate::fanout::call::LogLine = l;
+            let _ = writeln!(std::io::stdout().lock(), "[{} pod/{}] {}", l.cluster, l.pod, l.line);
+        }
+    });
+    let command = Arc::new(command);
+    let progress = render::Progress::new(members.len(), args.output != Format::Jsonl && !command.follow);
+    let mut stream = std::pin::pin!(fanout.run(
+        command.clone(),
+        members,
+        cancel.clone(),
+        command.follow.then_some(lines_tx)
+    ));
+    let mut results: Vec<ExecResult> = Vec::with_capacity(names.len());
+    while let Some(r) = stream.next().await {
+        progress.tick(&r);
+        if args.output == Format::Jsonl {
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        results.push(r);
+    }
+    progress.finish();
+    interrupt.abort();
+    let _ = printer.await;
+    results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    if let Some(log) = &log {
+        log.append(&log.record(Phase::Finished, &command, &names, &results))?;
+    }
+    if args.output != Format::Jsonl {
+        print!("{}", render::results(&results, args.output)?);
+    }
+    render::report_failures(&results);
+    Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// Cancel on the first Ctrl-C (what finished is still shown); exit at once on the second.
+async fn watch_interrupts(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\nmuster: interrupted; cancelling (Ctrl-C again to quit at once)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    }
+}
+
+/// Ask on the terminal before a write to several clusters; refuse without a terminal.
+fn confirm(command: &Command, names: &[String]) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "{} would write to {} clusters; pass --yes to confirm (stdin is not a terminal)",
+            command.action,
+            names.len()
+        )
+        .into());
+    }
+    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    let more = if names.len() > 8 { format!(", and {} more", names.len() - 8) } else { String::new() };
+    eprint!(
+        "{} {} on {} clusters ({}{more})? [y/N] ",
+        command.action,
+        command.target_text(),
+        names.len(),
+        shown.join(", ")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("soon").is_err() && parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn manifests_are_checked_per_document() {
+        let ok = parse_manifests(
+            "app.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        let e = parse_manifests("app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: s}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "app.yaml: document 2: apiVersion is missing");
+        let e = parse_manifests("app.yaml", "a: [\n").unwrap_err().to_string();
+        assert!(e.starts_with("app.yaml: document 1:") && e.contains("line"), "{e}");
+    }
+}
