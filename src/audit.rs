@@ -195,10 +195,12 @@ impl AuditLog {
         })?;
         line.push(b'\n');
         let mut f = self.file.lock().expect("audit lock");
-        f.write_all(&line).and_then(|()| f.flush()).map_err(|source| AuditError {
-            path: self.path.display().to_string(),
-            source,
-        })
+        f.write_all(&line)
+            .and_then(|()| f.flush())
+            .map_err(|source| AuditError {
+                path: self.path.display().to_string(),
+                source,
+            })
     }
 }
 

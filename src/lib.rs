@@ -8,6 +8,7 @@ pub mod cli;
 pub mod command;
 pub mod fanout;
 pub mod kinds;
+pub mod manifest;
 pub mod policy;
 pub mod redact;
 pub mod registry;

@@ -86,12 +86,26 @@ mod tests {
         assert_eq!(word("--token="), "--token=", "no value, nothing to hide");
         assert_eq!(word("/etc/app/config.yaml"), "/etc/app/config.yaml");
         assert_eq!(words("Authorization: Bearer abc"), "Authorization: Bearer <redacted>");
-        let args: Vec<String> = ["curl", "-H", "Authorization: Bearer abc", "--password", "pw", "http://x"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = [
+            "curl",
+            "-H",
+            "Authorization: Bearer abc",
+            "--password",
+            "pw",
+            "http://x",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(
             argv(&args),
-            ["curl", "-H", "Authorization: Bearer <redacted>", "--password", "<redacted>", "http://x"]
+            [
+                "curl",
+                "-H",
+                "Authorization: Bearer <redacted>",
+                "--password",
+                "<redacted>",
+                "http://x"
+            ]
         );
     }
 }

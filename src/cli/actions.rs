@@ -3,13 +3,12 @@
 //! confirmation, audit, the fan-out with a progress bar and Ctrl-C, and the rendered results.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use futures::StreamExt as _;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::render;
@@ -104,7 +103,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 500ms or 2m"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 500ms or 2m"))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
@@ -230,7 +231,7 @@ pub async fn get(a: GetArgs) -> Result<u8, CliError> {
 pub async fn apply(a: ApplyArgs) -> Result<u8, CliError> {
     let mut c = Command::new(Action::Apply);
     for f in &a.files {
-        c.manifests.extend(read_manifests(f)?);
+        c.manifests.extend(crate::manifest::read(f)?);
     }
     if c.manifests.is_empty() {
         return Err("apply: the files hold no objects".into());
@@ -282,68 +283,6 @@ pub async fn exec(a: ExecArgs) -> Result<u8, CliError> {
     run(c, a.common).await
 }
 
-/// Read `-f`: a file, a directory's manifest files (sorted), or `-` (stdin). Every document
-/// must have `apiVersion`, `kind` and `metadata.name`; errors name the file and document.
-///
-/// # Errors
-/// The first unreadable file or invalid document.
-pub fn read_manifests(path: &Path) -> Result<Vec<Value>, CliError> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-        return parse_manifests("<stdin>", &text);
-    }
-    if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
-            })
-            .collect();
-        files.sort();
-        let mut all = Vec::new();
-        for f in files {
-            all.extend(read_manifests(&f)?);
-        }
-        return Ok(all);
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_manifests(&path.display().to_string(), &text)
-}
-
-/// Parse multi-document YAML (or JSON) manifests; `origin` names them in errors.
-///
-/// # Errors
-/// A message naming the origin, the document and the problem.
-pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Value>, CliError> {
-    use serde::Deserialize as _;
-    let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let n = i + 1;
-        let v = Value::deserialize(doc).map_err(|e| format!("{origin}: document {n}: {e}"))?;
-        if v.is_null() {
-            continue; // an empty document (`---` at the end)
-        }
-        if let Some(items) = v.get("items").and_then(Value::as_array).filter(|_| v.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))) {
-            out.extend(items.iter().cloned());
-            continue;
-        }
-        for field in ["/apiVersion", "/kind", "/metadata/name"] {
-            if v.pointer(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(format!(
-                    "{origin}: document {n}: {} is missing",
-                    field.trim_start_matches('/').replace('/', ".")
-                )
-                .into());
-            }
-        }
-        out.push(v);
-    }
-    Ok(out)
-}
-
 /// Policy, selection, plan, confirmation, audit, fan-out, rendering.
 async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
     command.namespace.clone_from(&args.namespace);
@@ -359,7 +298,11 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
     let settings = Settings::default()
         .concurrency(args.concurrency)
         .call_timeout(args.request_timeout)
-        .deadline(if command.follow { Duration::from_secs(u64::from(u32::MAX)) } else { args.deadline })
+        .deadline(if command.follow {
+            Duration::from_secs(u64::from(u32::MAX))
+        } else {
+            args.deadline
+        })
         .max_attempts(args.max_attempts)
         .probe(args.probe);
     let fanout = Fanout::new(loaded.registry.clone(), policy, settings);
@@ -375,7 +318,10 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
     if let Err(rejected) = fanout.check(&command, &members) {
         let log = open_audit()?;
         log.append(&log.record(Phase::Rejected, &command, &names, &rejected))?;
-        for r in rejected.iter().filter(|r| r.error.as_ref().is_some_and(|e| !e.message.contains("elsewhere"))) {
+        for r in rejected
+            .iter()
+            .filter(|r| r.error.as_ref().is_some_and(|e| !e.message.contains("elsewhere")))
+        {
             if let Some(e) = &r.error {
                 eprintln!("muster: rejected by policy ({}): {}", e.reason, e.message);
             }
@@ -467,7 +413,11 @@ fn confirm(command: &Command, names: &[String]) -> Result<bool, CliError> {
         .into());
     }
     let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
-    let more = if names.len() > 8 { format!(", and {} more", names.len() - 8) } else { String::new() };
+    let more = if names.len() > 8 {
+        format!(", and {} more", names.len() - 8)
+    } else {
+        String::new()
+    };
     eprint!(
         "{} {} on {} clusters ({}{more})? [y/N] ",
         command.action,
@@ -492,21 +442,5 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("soon").is_err() && parse_duration("3d").is_err());
-    }
-
-    #[test]
-    fn manifests_are_checked_per_document() {
-        let ok = parse_manifests(
-            "app.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
-        )
-        .unwrap();
-        assert_eq!(ok.len(), 2);
-        let e = parse_manifests("app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: s}\n")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "app.yaml: document 2: apiVersion is missing");
-        let e = parse_manifests("app.yaml", "a: [\n").unwrap_err().to_string();
-        assert!(e.starts_with("app.yaml: document 1:") && e.contains("line"), "{e}");
     }
 }

@@ -3,9 +3,9 @@
 mod actions;
 mod clusters;
 mod logging;
-mod source;
 mod render;
 mod sim;
+mod source;
 
 use std::process::ExitCode;
 
@@ -51,9 +51,7 @@ pub enum Command {
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     Sim(sim::SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completion {
-        shell: clap_complete::Shell,
-    },
+    Completion { shell: clap_complete::Shell },
 }
 
 /// Exit codes, as `kubectl diff`: 0 success, 1 differences or some clusters failed,

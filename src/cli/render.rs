@@ -60,7 +60,10 @@ fn prefixed(results: &[ExecResult], lines: impl Fn(&Output) -> Vec<String>) -> S
                 eprintln!("[{}] {l}", r.cluster);
             }
         }
-        if matches!(&r.output, Output::Lines { truncated: true, .. } | Output::Streams { truncated: true, .. }) {
+        if matches!(
+            &r.output,
+            Output::Lines { truncated: true, .. } | Output::Streams { truncated: true, .. }
+        ) {
             let _ = writeln!(out, "[{}] ... (truncated at the policy's output cap)", r.cluster);
         }
     }
@@ -68,7 +71,11 @@ fn prefixed(results: &[ExecResult], lines: impl Fn(&Output) -> Vec<String>) -> S
 }
 
 fn writes_table(results: &[ExecResult]) -> String {
-    let mut rows = vec![["CLUSTER", "STATUS", "ATTEMPTS", "DURATION", "RESULT"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["CLUSTER", "STATUS", "ATTEMPTS", "DURATION", "RESULT"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for r in results {
         let text = match (&r.output, &r.error) {
             (_, Some(e)) => e.message.clone(),
@@ -182,9 +189,18 @@ fn kind_values(kind: &str, o: &Value, wide: bool, now: jiff::Timestamp) -> Vec<S
             } else {
                 ("/spec/replicas", "/status/replicas")
             };
-            let ready = if kind == "DaemonSet" { "/status/numberReady" } else { "/status/readyReplicas" };
+            let ready = if kind == "DaemonSet" {
+                "/status/numberReady"
+            } else {
+                "/status/readyReplicas"
+            };
             (
-                vec![n(desired).to_string(), n(current).to_string(), n(ready).to_string(), age],
+                vec![
+                    n(desired).to_string(),
+                    n(current).to_string(),
+                    n(ready).to_string(),
+                    age,
+                ],
                 vec![containers("name"), containers("image")],
             )
         }
@@ -194,7 +210,10 @@ fn kind_values(kind: &str, o: &Value, wide: bool, now: jiff::Timestamp) -> Vec<S
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let ready = statuses.iter().filter(|s| s.get("ready") == Some(&Value::Bool(true))).count();
+            let ready = statuses
+                .iter()
+                .filter(|s| s.get("ready") == Some(&Value::Bool(true)))
+                .count();
             let restarts: i64 = statuses
                 .iter()
                 .filter_map(|s| s.get("restartCount").and_then(Value::as_i64))
@@ -243,7 +262,13 @@ fn age(created: &str, now: jiff::Timestamp) -> String {
 pub fn columns(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..width)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -337,7 +362,13 @@ impl Progress {
     pub fn tick(&self, r: &ExecResult) {
         if let Some(bar) = &self.0 {
             if r.status != Status::Succeeded {
-                let failed = bar.message().split(' ').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+                let failed = bar
+                    .message()
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
                 bar.set_message(format!("{failed} failed"));
             }
             bar.inc(1);

@@ -276,3 +276,18 @@ kind: Widget
 metadata: {name: w1, namespace: shop, labels: {app: web}}
 spec: {size: 3, color: blue}
 ";
+
+/// A registry of every cluster of `fleet` (through a kubeconfig file, as users load it),
+/// with `config`'s labels and limits.
+pub fn registry_of(
+    fleet: &Fleet,
+    config: &muster::registry::FleetConfig,
+) -> (std::sync::Arc<muster::registry::Registry>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeconfig");
+    fleet.write_kubeconfig(&path).expect("write kubeconfig");
+    let registry = std::sync::Arc::new(muster::registry::Registry::with_config(config));
+    let report = muster::registry::kubeconfig::load_with(&registry, &[path], config);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    (registry, dir)
+}
