@@ -1,7 +1,8 @@
 //! `get`: one object (`deploy/web`), or every object of a kind with an optional label
 //! selector, in one namespace or all; any resource the cluster serves.
 
-use kube::api::{DynamicObject, ListParams};
+use kube::Resource as _;
+use kube::api::{DynamicObject, GetParams, ListParams};
 use serde_json::Value;
 
 use super::{Outcome, resolve, target};
@@ -16,14 +17,21 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let t = target(c)?;
     let r = resolve::resource(c, &t.resource).await?;
     let ns = (!c.command.all_namespaces).then(|| c.namespace().to_string());
+    // NB: raw JSON requests: the objects stay `Value`s exactly as served, without a
+    // round trip through `DynamicObject` (a third of a warm fan-out's client CPU).
+    let url = DynamicObject::url_path(&r.api, if r.namespaced { ns.as_deref() } else { None });
+    let bad_request = |e: kube::core::request::Error| Failure::invalid("BadRequest", e.to_string());
     let items = if let Some(name) = &t.name {
-        let obj = c
+        kube::core::Request::new(&url)
+            .get(name, &GetParams::default())
+            .map_err(bad_request)?;
+        let obj: Value = c
             .call(Idempotence::Read, |client| {
-                let api = r.api(client, ns.as_deref());
-                async move { api.get(name).await }
+                let req = kube::core::Request::new(&url).get(name, &GetParams::default());
+                async move { client.request::<Value>(req.map_err(kube::Error::BuildRequest)?).await }
             })
             .await?;
-        vec![object_json(obj, &r)]
+        vec![with_type(obj, &r)]
     } else {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
@@ -33,15 +41,21 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                 lp = lp.labels(sel);
             }
             lp.continue_token.clone_from(&token);
-            let page = c
+            kube::core::Request::new(&url).list(&lp).map_err(bad_request)?;
+            let mut page: Value = c
                 .call(Idempotence::Read, |client| {
-                    let api = r.api(client, ns.as_deref());
-                    let lp = lp.clone();
-                    async move { api.list(&lp).await }
+                    let req = kube::core::Request::new(&url).list(&lp);
+                    async move { client.request::<Value>(req.map_err(kube::Error::BuildRequest)?).await }
                 })
                 .await?;
-            token = page.metadata.continue_.clone().filter(|t| !t.is_empty());
-            items.extend(page.items.into_iter().map(|o| object_json(o, &r)));
+            token = page
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(String::from);
+            if let Some(Value::Array(list)) = page.get_mut("items").map(Value::take) {
+                items.extend(list.into_iter().map(|o| with_type(o, &r)));
+            }
             if token.is_none() {
                 break;
             }
@@ -55,9 +69,8 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     })
 }
 
-/// An object as JSON, with the `apiVersion` and `kind` list items lack.
-fn object_json(obj: DynamicObject, r: &resolve::Resolved) -> Value {
-    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+/// An object with the `apiVersion` and `kind` list items lack.
+fn with_type(mut v: Value, r: &resolve::Resolved) -> Value {
     if let Some(map) = v.as_object_mut() {
         map.entry("apiVersion")
             .or_insert_with(|| r.api.api_version.clone().into());
