@@ -193,13 +193,20 @@ async fn main() {
     );
 
     for concurrency in [16, 256] {
-        let other = Fanout::new(fresh.clone(), Policy::default(), Settings::default().concurrency(concurrency));
+        let other = Fanout::new(
+            fresh.clone(),
+            Policy::default(),
+            Settings::default().concurrency(concurrency),
+        );
         let mut runs: Vec<f64> = Vec::new();
         for _ in 0..20 {
             runs.push(ms(fan(&other, get_web(), members.clone()).await.0));
         }
         runs.sort_by(f64::total_cmp);
-        println!("  warm p50 with concurrency {concurrency}: {:.1} ms", percentile(&runs, 0.5));
+        println!(
+            "  warm p50 with concurrency {concurrency}: {:.1} ms",
+            percentile(&runs, 0.5)
+        );
     }
 
     // 2. The same GET with kubectl: a sequential loop and xargs -P 8.
