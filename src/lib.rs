@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod policy;
 pub mod redact;
 pub mod registry;
+pub mod report;
 pub mod result;
 pub mod selector;
 pub mod sim;

@@ -14,7 +14,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     if manifests.is_empty() {
         return Err(Failure::invalid("NoManifests", "apply needs objects (-f FILE)".into()));
     }
-    let mut pp = patch_params(c);
+    let mut pp = patch_params(c, super::FIELD_MANAGER);
     pp.force = c.command.force_conflicts;
     let mut done = Vec::new();
     for (i, m) in manifests.iter().enumerate() {

@@ -74,9 +74,14 @@ pub(crate) fn target_name(caller: &Caller) -> Result<&str, Failure> {
     })
 }
 
+/// The field managers of scale and restart: distinct from apply's, so a later apply that
+/// conflicts on `replicas` says who set it ("conflict with muster-scale").
+pub const SCALE_MANAGER: &str = "muster-scale";
+pub const RESTART_MANAGER: &str = "muster-restart";
+
 /// The kube write parameters of the command (field manager, server dry-run).
-pub(crate) fn patch_params(caller: &Caller) -> kube::api::PatchParams {
-    let mut pp = kube::api::PatchParams::apply(FIELD_MANAGER);
+pub(crate) fn patch_params(caller: &Caller, manager: &str) -> kube::api::PatchParams {
+    let mut pp = kube::api::PatchParams::apply(manager);
     pp.dry_run = caller.command.server_dry_run;
     pp
 }

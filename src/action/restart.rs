@@ -28,7 +28,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
             ),
         ));
     }
-    let pp = patch_params(c);
+    let pp = patch_params(c, super::RESTART_MANAGER);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         RESTART_ANNOTATION: c.command.issued_at,
     }}}}});

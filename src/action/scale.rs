@@ -27,7 +27,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
         .command
         .replicas
         .ok_or_else(|| Failure::invalid("MissingReplicas", "scale needs --replicas N".into()))?;
-    let pp = patch_params(c);
+    let pp = patch_params(c, super::SCALE_MANAGER);
     let patch = json!({"spec": {"replicas": replicas}});
     let what = format!("{}/{name}", r.display());
     c.call(Idempotence::IdempotentWrite, |client| {

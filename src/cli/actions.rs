@@ -43,9 +43,24 @@ pub enum DryRun {
     Server,
 }
 
-/// Arguments every fleet command takes.
+/// Arguments every fleet command takes, with its output format.
 #[derive(Debug, Args)]
 pub struct FanoutArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// Also write the cross-cluster report of the results to FILE (.json, .yaml, .md or .html).
+    #[arg(long, value_name = "FILE")]
+    pub report_out: Option<PathBuf>,
+}
+
+/// How a fleet command runs: sources, selection, policy, limits, audit.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
@@ -57,10 +72,6 @@ pub struct FanoutArgs {
     /// the built-in policy (every action but exec; writes to kube-system and friends denied).
     #[arg(long, env = "MUSTER_POLICY")]
     pub policy: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
-    pub output: Format,
 
     /// Probe the selected clusters first; Unhealthy ones are not contacted.
     #[arg(long)]
@@ -279,12 +290,57 @@ pub async fn exec(a: ExecArgs) -> Result<u8, CliError> {
     let mut c = with_target(Action::Exec, &a.target)?;
     c.container = a.container;
     c.argv = a.argv;
-    c.timeout_seconds = Some(a.common.request_timeout.as_secs().max(1));
+    c.timeout_seconds = Some(a.common.run.request_timeout.as_secs().max(1));
     run(c, a.common).await
 }
 
-/// Policy, selection, plan, confirmation, audit, fan-out, rendering.
-async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
+/// How a fleet command ended before rendering.
+pub enum Execution {
+    /// The policy refused it: every cluster `Rejected`, nothing sent.
+    Rejected(Vec<ExecResult>),
+    /// `--dry-run`: the plan was printed, nothing sent.
+    Planned,
+    /// The user did not confirm the write.
+    NotConfirmed,
+    /// It ran: one result per cluster, sorted by cluster.
+    Ran(Vec<ExecResult>),
+}
+
+/// Run and render a fleet command: its exit code.
+async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
+    let jsonl = args.output == Format::Jsonl;
+    match execute(command, &args.run, jsonl).await? {
+        Execution::Rejected(rejected) => {
+            if matches!(args.output, Format::Json | Format::Yaml | Format::Jsonl) {
+                print!("{}", render::results(&rejected, args.output)?);
+            }
+            Ok(exit::ERROR)
+        }
+        Execution::Planned => Ok(exit::OK),
+        Execution::NotConfirmed => Ok(exit::ERROR),
+        Execution::Ran(results) => {
+            if !jsonl {
+                print!("{}", render::results(&results, args.output)?);
+            }
+            render::report_failures(&results);
+            if let Some(path) = &args.report_out {
+                super::compare::write_report(path, &results, &crate::report::compare::Options::default())?;
+            }
+            Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}
+
+/// Policy, selection, plan, confirmation, audit and the fan-out (with progress, Ctrl-C and
+/// followed log lines); `jsonl` prints each result as it arrives.
+///
+/// # Errors
+/// Unreadable policy, sources or audit log; a selection that matches nothing.
+pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Result<Execution, CliError> {
     command.namespace.clone_from(&args.namespace);
     command.server_dry_run = args.dry_run == DryRun::Server;
     if command.server_dry_run && !command.action.is_write() {
@@ -326,18 +382,15 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
                 eprintln!("muster: rejected by policy ({}): {}", e.reason, e.message);
             }
         }
-        if matches!(args.output, Format::Json | Format::Yaml | Format::Jsonl) {
-            print!("{}", render::results(&rejected, args.output)?);
-        }
-        return Ok(exit::ERROR);
+        return Ok(Execution::Rejected(rejected));
     }
     if args.dry_run == DryRun::Client {
         print!("{}", render::plan(&command, &members));
-        return Ok(exit::OK);
+        return Ok(Execution::Planned);
     }
     if command.action.is_write() && members.len() > 1 && !args.yes && !confirm(&command, &names)? {
         eprintln!("muster: not confirmed; nothing was changed");
-        return Ok(exit::ERROR);
+        return Ok(Execution::NotConfirmed);
     }
     let log = if audit::audited(&command) {
         let log = open_audit()?;
@@ -358,7 +411,7 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
         }
     });
     let command = Arc::new(command);
-    let progress = render::Progress::new(members.len(), args.output != Format::Jsonl && !command.follow);
+    let progress = render::Progress::new(members.len(), !jsonl && !command.follow);
     let mut stream = std::pin::pin!(fanout.run(
         command.clone(),
         members,
@@ -368,7 +421,7 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
     let mut results: Vec<ExecResult> = Vec::with_capacity(names.len());
     while let Some(r) = stream.next().await {
         progress.tick(&r);
-        if args.output == Format::Jsonl {
+        if jsonl {
             println!("{}", serde_json::to_string(&r)?);
         }
         results.push(r);
@@ -380,15 +433,7 @@ async fn run(mut command: Command, args: FanoutArgs) -> Result<u8, CliError> {
     if let Some(log) = &log {
         log.append(&log.record(Phase::Finished, &command, &names, &results))?;
     }
-    if args.output != Format::Jsonl {
-        print!("{}", render::results(&results, args.output)?);
-    }
-    render::report_failures(&results);
-    Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    Ok(Execution::Ran(results))
 }
 
 /// Cancel on the first Ctrl-C (what finished is still shown); exit at once on the second.

@@ -1,4 +1,5 @@
-//! `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+//! `tracing` to stderr, filtered by `RUST_LOG` (default `info`, with kube's own client logs
+//! off: muster reports every failed request in its results), as text or JSON lines.
 
 use tracing_subscriber::EnvFilter;
 
@@ -6,7 +7,7 @@ use super::LogFormat;
 
 /// Install the global subscriber. Safe to call once per process.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube_client=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

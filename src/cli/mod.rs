@@ -2,6 +2,8 @@
 
 mod actions;
 mod clusters;
+mod compare;
+mod demo;
 mod logging;
 mod render;
 mod sim;
@@ -48,6 +50,12 @@ pub enum Command {
     Logs(actions::LogsArgs),
     /// Run a command (after `--`, never through a shell) in a pod on every selected cluster.
     Exec(actions::ExecArgs),
+    /// Run muster's main job on 24 simulated clusters: fleet, compare, scale, restart, report diff.
+    Demo(demo::DemoArgs),
+    /// How the selected clusters differ: an object, a kind, logs or a command's output.
+    Compare(Box<compare::CompareArgs>),
+    /// Saved reports: `report diff OLD.json NEW.json`.
+    Report(compare::ReportArgs),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     Sim(sim::SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -84,6 +92,9 @@ pub fn main() -> ExitCode {
             Command::Delete(args) => actions::delete(args).await,
             Command::Logs(args) => actions::logs(args).await,
             Command::Exec(args) => actions::exec(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Compare(args) => compare::run(*args).await,
+            Command::Report(args) => compare::report(args),
             Command::Sim(args) => sim::run(args).await,
             Command::Completion { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

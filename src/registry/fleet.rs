@@ -37,6 +37,9 @@ pub struct FleetConfig {
     /// The audit log (JSON lines); relative to the fleet file. `--audit-log` overrides it.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// Fields `compare` ignores besides the built-in list (JSON pointers, `*` per segment).
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 /// Where the Cluster API source reads.

@@ -71,13 +71,24 @@ async fn probe_once(member: &Member) -> Result<String, String> {
         Ok(_) => {}
         // An apiserver without /readyz answers 404; /version below still proves it serves.
         Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(format!("cluster {}: GET /readyz: {e}", member.name)),
+        Err(e) => return Err(format!("cluster {}: GET /readyz: {}", member.name, described(&e))),
     }
     client
         .apiserver_version()
         .await
         .map(|v| v.git_version)
-        .map_err(|e| format!("cluster {}: GET /version: {e}", member.name))
+        .map_err(|e| format!("cluster {}: GET /version: {}", member.name, described(&e)))
+}
+
+/// A kube error on one line ("429 TooManyRequests: ...", "ConnectionFailed: ... refused"),
+/// classified the way the fan-out classifies it.
+fn described(e: &kube::Error) -> String {
+    let f = crate::fanout::retry::classify(e);
+    if f.code.is_some() {
+        f.detail
+    } else {
+        format!("{}: {}", f.reason, f.detail)
+    }
 }
 
 /// Probe `member` once (bounded by [`PROBE_TIMEOUT`]) and record the outcome.

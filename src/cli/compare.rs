@@ -1,0 +1,211 @@
+//! `muster compare` (how the selected clusters differ: an object, a kind, logs or exec
+//! output) and `muster report diff` (what changed between two saved reports). Exit codes as
+//! `kubectl diff`: 0 all agree / nothing changed, 1 they differ / something changed, 2 error.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::actions::{Execution, RunArgs, execute};
+use super::{CliError, exit};
+use crate::command::{Action, Command};
+use crate::registry::FleetConfig;
+use crate::report::compare::{self, Options};
+use crate::report::normalize::Normalize;
+use crate::report::render::{self, Format};
+use crate::report::{Report, SCHEMA_VERSION, changes};
+use crate::result::ExecResult;
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// RESOURCE/NAME (one object) or RESOURCE (every object of the kind).
+    pub target: String,
+    /// Label selector over the objects (kind comparisons).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Compare the logs of the target's pods instead of the object.
+    #[arg(long)]
+    pub logs: bool,
+    /// With --logs: lines from the end of each log.
+    #[arg(long, default_value_t = 20)]
+    pub tail: u64,
+    /// With --logs or a command: the container.
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// The cluster whose variant is the baseline (default: the largest variant).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Compare `status` too (stripped by default).
+    #[arg(long)]
+    pub include_status: bool,
+    /// More fields to ignore: JSON pointers, `*` matching one segment (repeatable); added to
+    /// the fleet file's `ignore`.
+    #[arg(long = "ignore", value_name = "POINTER")]
+    pub ignore: Vec<String>,
+    /// Keep the per-run timings section in JSON/YAML (two runs then differ in it).
+    #[arg(long)]
+    pub timings: bool,
+    /// Report format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Terminal)]
+    pub output: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Compare the output of this command (after `--`, run with exec) instead.
+    #[arg(last = true)]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// What changed between two saved reports (`compare -o json --out FILE`).
+    Diff(ReportDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportDiffArgs {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Terminal)]
+    pub output: Format,
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (<https://no-color.org>).
+#[must_use]
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Write `text` to `out`, or print it.
+fn emit(text: &str, out: Option<&Path>) -> Result<(), CliError> {
+    match out {
+        Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()).into()),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// The format a file name asks for: `.json`, `.yaml`/`.yml`, `.md`, `.html`.
+fn format_of(path: &Path) -> Result<Format, CliError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Ok(Format::Json),
+        Some("yaml" | "yml") => Ok(Format::Yaml),
+        Some("md") => Ok(Format::Markdown),
+        Some("html" | "htm") => Ok(Format::Html),
+        _ => Err(format!("{}: use a .json, .yaml, .md or .html file name", path.display()).into()),
+    }
+}
+
+/// Build the report of `results` and write it to `path` (format by extension).
+///
+/// # Errors
+/// An unknown extension, a write failure.
+pub fn write_report(path: &Path, results: &[ExecResult], options: &Options) -> Result<Report, CliError> {
+    let format = format_of(path)?;
+    let report = compare::build(results, options)?;
+    emit(&render::report(&report, format, false)?, Some(path))?;
+    Ok(report)
+}
+
+pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
+    let action = match (a.logs, a.argv.is_empty()) {
+        (true, true) => Action::Logs,
+        (false, false) => Action::Exec,
+        (false, true) => Action::Get,
+        (true, false) => return Err("give --logs or a command after --, not both".into()),
+    };
+    let mut c = Command::new(action);
+    c.target = Some(a.target.parse()?);
+    c.label_selector.clone_from(&a.selector);
+    c.container.clone_from(&a.container);
+    if action == Action::Logs {
+        c.tail_lines = Some(a.tail);
+    }
+    c.argv.clone_from(&a.argv);
+    let fleet = a
+        .run
+        .source
+        .fleet
+        .as_deref()
+        .map(FleetConfig::load)
+        .transpose()?
+        .unwrap_or_default();
+    let normalize = Normalize {
+        include_status: a.include_status,
+        ignore: fleet.ignore.iter().chain(&a.ignore).cloned().collect(),
+    };
+    normalize.validate()?;
+    let options = Options {
+        normalize,
+        baseline: a.baseline.clone(),
+        timings: a.timings,
+    };
+    let namespace = a.run.namespace.clone();
+    let results = match execute(c, &a.run, false).await? {
+        Execution::Ran(results) => results,
+        Execution::Planned => return Ok(exit::OK),
+        Execution::Rejected(_) | Execution::NotConfirmed => return Ok(exit::ERROR),
+    };
+    let mut report = compare::build(&results, &options)?;
+    report.namespace = namespace;
+    emit(
+        &render::report(&report, a.output, use_color() && a.out.is_none())?,
+        a.out.as_deref(),
+    )?;
+    Ok(if report.agrees() { exit::OK } else { exit::FAILED })
+}
+
+/// Read a saved report (JSON or YAML), naming the file in errors.
+///
+/// # Errors
+/// Unreadable, unparsable or of another schema version.
+pub fn read_report(path: &Path) -> Result<Report, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let report: Report =
+        crate::yaml::parse(&text).map_err(|e| format!("{}: not a muster report: {e}", path.display()))?;
+    if report.schema_version != SCHEMA_VERSION {
+        return Err(format!(
+            "{}: schemaVersion {} (this muster reads {SCHEMA_VERSION})",
+            path.display(),
+            report.schema_version
+        )
+        .into());
+    }
+    Ok(report)
+}
+
+pub fn report(a: ReportArgs) -> Result<u8, CliError> {
+    let ReportCommand::Diff(d) = a.command;
+    let (old, new) = (read_report(&d.old)?, read_report(&d.new)?);
+    if old.target != new.target || old.action != new.action {
+        return Err(format!(
+            "{} is a report of {} {} and {} of {} {}: compare reports of the same command",
+            d.old.display(),
+            old.action,
+            old.target,
+            d.new.display(),
+            new.action,
+            new.target
+        )
+        .into());
+    }
+    let ch = changes::between(&old, &new);
+    emit(
+        &render::changes(&ch, d.output, use_color() && d.out.is_none())?,
+        d.out.as_deref(),
+    )?;
+    Ok(if ch.is_empty() { exit::OK } else { exit::FAILED })
+}

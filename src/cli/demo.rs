@@ -1,0 +1,270 @@
+//! `muster demo`: muster's main job on its embedded default. It starts 24 simulated clusters
+//! in-process (labels env and region; a shop/web Deployment everywhere with seeded drift; one
+//! cluster throttling with 429s and one unreachable), then shows the fleet, a comparison,
+//! a scale and a restart of the staging clusters, a second comparison and what changed,
+//! writing the reports (JSON, Markdown, HTML) to a directory it names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use super::actions::Format as TableFormat;
+use super::compare::use_color;
+use super::{CliError, exit, render};
+use crate::command::{Action, Command};
+use crate::fanout::{Fanout, Settings};
+use crate::policy::Policy;
+use crate::registry::fleet::LabelRule;
+use crate::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
+use crate::report::compare::{self, Options};
+use crate::report::render::{self as report_render, Format};
+use crate::report::{Report, changes};
+use crate::result::ExecResult;
+use crate::sim::faults::Faults;
+use crate::sim::{Fleet, FleetOptions};
+
+/// Clusters in the demo fleet.
+const CLUSTERS: usize = 24;
+/// Clusters 16..24 are staging, the rest production.
+const STAGING_FROM: usize = 16;
+/// Seeded drift.
+const OLD_IMAGE: &[usize] = &[5, 11, 19];
+const MORE_REPLICAS: usize = 7;
+const EXTRA_ENV: usize = 13;
+const THROTTLED: usize = 9;
+const UNREACHABLE: usize = 22;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the reports go (created; default: muster-demo in the temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn name(i: usize) -> String {
+    format!("demo-{i:03}")
+}
+
+fn deployment(image: &str, extra_env: bool) -> String {
+    let env = if extra_env {
+        "\n        env: [{name: MODE, value: prod}, {name: DEBUG, value: \"1\"}]"
+    } else {
+        "\n        env: [{name: MODE, value: prod}]"
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop, labels: {{app: web}}}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 80}}]{env}\n"
+    )
+}
+
+struct Demo {
+    registry: Arc<Registry>,
+    fanout: Fanout,
+    started: Instant,
+}
+
+impl Demo {
+    async fn run(&self, command: Command, members: Vec<Arc<Member>>) -> Vec<ExecResult> {
+        let mut results: Vec<ExecResult> = self
+            .fanout
+            .run(Arc::new(command), members, CancellationToken::new(), None)
+            .collect()
+            .await;
+        results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        results
+    }
+
+    fn select(&self, selector: &str) -> Result<Vec<Arc<Member>>, CliError> {
+        Ok(Selection::parse(None, Some(selector))?.select(&self.registry)?)
+    }
+
+    fn caption(&self, step: &str, command: &str) {
+        println!(
+            "\n=== {step}  [{:.1}s]\n$ {command}\n",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    async fn compare(&self) -> Result<Report, CliError> {
+        let mut c = Command::new(Action::Get);
+        c.target = Some("deploy/web".parse()?);
+        c.namespace = Some("shop".into());
+        let results = self.run(c, self.registry.members()).await;
+        let mut report = compare::build(&results, &Options::default())?;
+        report.namespace = Some("shop".into());
+        print!("{}", report_render::report(&report, Format::Terminal, use_color())?);
+        Ok(report)
+    }
+}
+
+/// Seed the fleet: the namespace and shop/web everywhere, then the drift, then the faults.
+async fn seed(demo: &Demo, fleet: &Fleet) -> Result<(), CliError> {
+    let all = demo.registry.members();
+    let apply = |yaml: String, force: bool| -> Result<Command, CliError> {
+        let mut c = Command::new(Action::Apply);
+        c.manifests = crate::manifest::parse("demo", &yaml)?;
+        c.force_conflicts = force;
+        Ok(c)
+    };
+    let base = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n---\n{}",
+        deployment("nginx:1.27", false)
+    );
+    let pick = |idx: &[usize]| -> Vec<Arc<Member>> {
+        let names: Vec<String> = idx.iter().map(|i| name(*i)).collect();
+        all.iter().filter(|m| names.contains(&m.name)).cloned().collect()
+    };
+    let steps = [
+        (apply(base, false)?, all.clone()),
+        (apply(deployment("nginx:1.26", false), true)?, pick(OLD_IMAGE)),
+        (apply(deployment("nginx:1.27", true), true)?, pick(&[EXTRA_ENV])),
+    ];
+    for (command, members) in steps {
+        let failed: Vec<ExecResult> = demo
+            .run(command, members)
+            .await
+            .into_iter()
+            .filter(|r| !r.status.is_success())
+            .collect();
+        if let Some(r) = failed.first() {
+            return Err(format!("seeding the demo fleet failed: {:?}", r.error).into());
+        }
+    }
+    let mut scale = Command::new(Action::Scale);
+    scale.target = Some("deploy/web".parse()?);
+    scale.namespace = Some("shop".into());
+    scale.replicas = Some(5);
+    demo.run(scale, pick(&[MORE_REPLICAS])).await;
+    fleet.clusters()[UNREACHABLE].set_faults(Faults {
+        refuse: true,
+        ..Faults::default()
+    })?;
+    Ok(())
+}
+
+pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
+    let started = Instant::now();
+    let out = args.out.unwrap_or_else(|| std::env::temp_dir().join("muster-demo"));
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "muster demo: {CLUSTERS} simulated clusters in this process; reports go to {}",
+        out.display()
+    );
+
+    let fleet = Fleet::start(FleetOptions::default().clusters(CLUSTERS).name_prefix("demo").seed(42)).await?;
+    let kubeconfig = out.join("demo.kubeconfig");
+    fleet.write_kubeconfig(&kubeconfig)?;
+    let config = FleetConfig {
+        labels: (0..CLUSTERS)
+            .map(|i| LabelRule {
+                pattern: name(i),
+                labels: BTreeMap::from([
+                    (
+                        "env".to_string(),
+                        if i < STAGING_FROM { "prod" } else { "stage" }.to_string(),
+                    ),
+                    ("region".to_string(), if i % 2 == 0 { "eu" } else { "us" }.to_string()),
+                ]),
+            })
+            .collect(),
+        ..FleetConfig::default()
+    };
+    let registry = Arc::new(Registry::with_config(&config));
+    let loaded = kubeconfig::load_with(&registry, std::slice::from_ref(&kubeconfig), &config);
+    if let Some(f) = loaded.failed.first() {
+        return Err(f.to_string().into());
+    }
+    let policy = Policy::parse("demo", "clusterScopedKinds: [Namespace]\n")?;
+    // NB: three attempts: the throttled cluster answers every one with Retry-After: 1, and the
+    // demo should show it as Throttled within seconds, not wait out the default five.
+    let settings = Settings::default().max_attempts(3).deadline(Duration::from_secs(20));
+    let demo = Demo {
+        registry: registry.clone(),
+        fanout: Fanout::new(registry.clone(), policy, settings),
+        started,
+    };
+    seed(&demo, &fleet).await?;
+
+    demo.caption("The fleet: every cluster, probed", "muster clusters --probe");
+    let members = registry.members();
+    futures::stream::iter(members.iter().cloned())
+        .map(|m| async move { health::probe(&m, 1).await })
+        .buffer_unordered(CLUSTERS)
+        .collect::<Vec<_>>()
+        .await;
+    print!("{}", super::clusters::table(&members));
+    // NB: the throttling starts after the probe: a throttled member is reachable, and the
+    // comparison should show it Throttled rather than skip it as Unhealthy.
+    fleet.clusters()[THROTTLED].set_faults(Faults {
+        error_rate: 1.0,
+        error_code: Some(429),
+        retry_after_seconds: Some(1),
+        ..Faults::default()
+    })?;
+
+    demo.caption(
+        "How shop/web differs across the fleet",
+        "muster compare deploy/web -n shop",
+    );
+    let before = demo.compare().await?;
+
+    demo.caption(
+        "Scale shop/web on the staging clusters",
+        "muster scale deploy/web --replicas 4 -n shop --cluster-selector env=stage --yes",
+    );
+    let staging = demo.select("env=stage")?;
+    let mut scale = Command::new(Action::Scale);
+    scale.target = Some("deploy/web".parse()?);
+    scale.namespace = Some("shop".into());
+    scale.replicas = Some(4);
+    print!(
+        "{}",
+        render::results(&demo.run(scale, staging.clone()).await, TableFormat::Table)?
+    );
+
+    demo.caption(
+        "Restart shop/web on the staging clusters",
+        "muster restart deploy/web -n shop --cluster-selector env=stage --yes",
+    );
+    let mut restart = Command::new(Action::Restart);
+    restart.target = Some("deploy/web".parse()?);
+    restart.namespace = Some("shop".into());
+    print!(
+        "{}",
+        render::results(&demo.run(restart, staging).await, TableFormat::Table)?
+    );
+
+    demo.caption("Compare again", "muster compare deploy/web -n shop");
+    let after = demo.compare().await?;
+
+    demo.caption(
+        "What changed between the two comparisons",
+        "muster report diff before.json after.json",
+    );
+    let ch = changes::between(&before, &after);
+    print!("{}", report_render::changes(&ch, Format::Terminal, use_color())?);
+
+    for (stem, r) in [("before", &before), ("after", &after)] {
+        for (ext, format) in [("json", Format::Json), ("md", Format::Markdown), ("html", Format::Html)] {
+            let path = out.join(format!("{stem}.{ext}"));
+            std::fs::write(&path, report_render::report(r, format, false)?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    for (ext, format) in [("json", Format::Json), ("md", Format::Markdown), ("html", Format::Html)] {
+        let path = out.join(format!("changes.{ext}"));
+        std::fs::write(&path, report_render::changes(&ch, format, false)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "\nmuster demo: done in {:.1}s. Reports: {dir}/{{before,after,changes}}.{{json,md,html}}; try `muster report diff {dir}/before.json {dir}/after.json` or open {dir}/after.html",
+        started.elapsed().as_secs_f64(),
+        dir = out.display()
+    );
+    fleet.shutdown().await;
+    Ok(exit::OK)
+}

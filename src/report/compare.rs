@@ -1,0 +1,303 @@
+//! Building a [`Report`] from one command's results: objects grouped into variants by their
+//! normalised content (an object missing on a cluster is its own variant; a failed cluster is
+//! listed as failed, not as a difference), texts (logs, exec) grouped with unified diffs, and
+//! writes summarised by status. The baseline is the variant holding `--baseline CLUSTER`, else
+//! the largest present one (ties broken by the first cluster's name).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::diff::{fields, unified};
+use super::normalize::Normalize;
+use super::{
+    Failed, ObjectReport, Presence, Report, SCHEMA_VERSION, Summary, TextReport, TextVariant, Timings, Variant,
+};
+use crate::command::Action;
+use crate::result::{ExecResult, Output, Status};
+
+/// How to compare.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub normalize: Normalize,
+    /// The cluster whose variant is the baseline.
+    pub baseline: Option<String>,
+    /// Keep the per-run timings section.
+    pub timings: bool,
+}
+
+/// A baseline cluster that is not among the results.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--baseline {0}: no such cluster among the selected ones")]
+pub struct UnknownBaseline(pub String);
+
+/// `A`, `B`, ..., `Z`, `AA`, `AB`, ...
+#[must_use]
+pub fn variant_id(mut i: usize) -> String {
+    let mut id = Vec::new();
+    loop {
+        id.push(b'A' + u8::try_from(i % 26).unwrap_or(0));
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    id.reverse();
+    String::from_utf8(id).unwrap_or_default()
+}
+
+/// Order groups: the baseline first, then by size (largest first), then by first cluster.
+/// Each group is `(clusters, is_present)`; returns the order as indexes.
+fn order(groups: &[(Vec<String>, bool)], baseline: Option<&str>) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..groups.len()).collect();
+    idx.sort_by(|&a, &b| {
+        let (ca, pa) = &groups[a];
+        let (cb, pb) = &groups[b];
+        cb.len().cmp(&ca.len()).then_with(|| ca[0].cmp(&cb[0])).then(pb.cmp(pa))
+    });
+    let base = baseline
+        .and_then(|b| idx.iter().position(|&i| groups[i].0.iter().any(|c| c == b)))
+        .or_else(|| idx.iter().position(|&i| groups[i].1))
+        .unwrap_or(0);
+    let first = idx.remove(base);
+    idx.insert(0, first);
+    idx
+}
+
+/// Build the report of `results` (one per cluster, any order).
+///
+/// # Errors
+/// [`UnknownBaseline`] when `--baseline` names a cluster that is not in the results.
+pub fn build(results: &[ExecResult], options: &Options) -> Result<Report, UnknownBaseline> {
+    let mut sorted: Vec<&ExecResult> = results.iter().collect();
+    sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    if let Some(b) = &options.baseline
+        && !sorted.iter().any(|r| &r.cluster == b)
+    {
+        return Err(UnknownBaseline(b.clone()));
+    }
+    let first = sorted.first();
+    let action = first.map_or(Action::Get, |r| r.action);
+    let target = first.map(|r| r.target.clone()).unwrap_or_default();
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        action,
+        target,
+        namespace: None,
+        summary: Summary {
+            clusters: sorted.len(),
+            ..Summary::default()
+        },
+        inventory: Vec::new(),
+        objects: Vec::new(),
+        text: None,
+        statuses: BTreeMap::new(),
+        failed: Vec::new(),
+        timings: options.timings.then(|| Timings {
+            command_id: first.map(|r| r.command_id.clone()).unwrap_or_default(),
+            duration_ms: sorted.iter().map(|r| (r.cluster.clone(), r.duration_ms)).collect(),
+            attempts: sorted.iter().map(|r| (r.cluster.clone(), r.attempts)).collect(),
+        }),
+    };
+    match action {
+        Action::Get => objects(&sorted, options, &mut report),
+        Action::Logs | Action::Exec => texts(&sorted, options, &mut report),
+        _ => writes(&sorted, &mut report),
+    }
+    Ok(report)
+}
+
+fn failed(r: &ExecResult) -> super::Failed {
+    Failed {
+        cluster: r.cluster.clone(),
+        status: r.status,
+        reason: r.error.as_ref().map(|e| e.reason.clone()).unwrap_or_default(),
+        message: r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
+    }
+}
+
+fn object_key(o: &Value) -> String {
+    let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    match o.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+fn objects(results: &[&ExecResult], options: &Options, report: &mut Report) {
+    let single = report.target.contains('/');
+    // Each answering cluster's objects by key (borrowed; normalised one key at a time).
+    let mut answered: Vec<(&str, HashMap<String, &Value>)> = Vec::new();
+    let mut kinds: BTreeMap<String, String> = BTreeMap::new();
+    for r in results {
+        match (&r.output, r.status) {
+            (Output::Objects { items, .. }, Status::Succeeded) => {
+                let mut by_key = HashMap::new();
+                for item in items {
+                    let key = object_key(item);
+                    kinds
+                        .entry(key.clone())
+                        .or_insert_with(|| item.get("kind").and_then(Value::as_str).unwrap_or_default().to_string());
+                    by_key.insert(key, item);
+                }
+                answered.push((&r.cluster, by_key));
+            }
+            // NB: a named object that is not there is a variant of its own, not a failure.
+            _ if single && r.error.as_ref().is_some_and(|e| e.code == Some(404)) => {
+                answered.push((&r.cluster, HashMap::new()));
+            }
+            _ => report.failed.push(failed(r)),
+        }
+    }
+    if single && kinds.is_empty() {
+        let name = report.target.split_once('/').map_or("", |(_, n)| n).to_string();
+        kinds.insert(name, String::new());
+    }
+    let mut agrees: HashMap<String, bool> = answered.iter().map(|(c, _)| ((*c).to_string(), true)).collect();
+    let mut most = usize::from(!answered.is_empty());
+    for (key, kind) in &kinds {
+        // Group clusters by the bytes of their normalised object.
+        let mut groups: Vec<(Vec<String>, Option<Value>)> = Vec::new();
+        let mut by_bytes: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        for (cluster, by_key) in &answered {
+            let Some(item) = by_key.get(key) else {
+                missing.push((*cluster).to_string());
+                continue;
+            };
+            let normal = options.normalize.apply(item);
+            let bytes = serde_json::to_vec(&normal).unwrap_or_default();
+            match by_bytes.get(&bytes) {
+                Some(&g) => groups[g].0.push((*cluster).to_string()),
+                None => {
+                    by_bytes.insert(bytes, groups.len());
+                    groups.push((vec![(*cluster).to_string()], Some(normal)));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            groups.push((missing.clone(), None));
+        }
+        if groups.is_empty() {
+            continue;
+        }
+        if !single {
+            let present: Vec<String> = groups
+                .iter()
+                .filter(|g| g.1.is_some())
+                .flat_map(|g| g.0.iter().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            report.inventory.push(Presence {
+                object: key.clone(),
+                present,
+                missing: missing.clone(),
+            });
+        }
+        let shape: Vec<(Vec<String>, bool)> = groups.iter().map(|(c, v)| (c.clone(), v.is_some())).collect();
+        let ordered = order(&shape, options.baseline.as_deref());
+        let base_content = groups[ordered[0]].1.clone();
+        let mut variants = Vec::with_capacity(groups.len());
+        for (n, &g) in ordered.iter().enumerate() {
+            let (clusters, content) = std::mem::take(&mut groups[g]);
+            if n > 0 {
+                for c in &clusters {
+                    agrees.insert(c.clone(), false);
+                }
+            }
+            let differences = match (&base_content, &content, n) {
+                (Some(b), Some(c), 1..) => fields(b, c),
+                _ => Vec::new(),
+            };
+            variants.push(Variant {
+                id: variant_id(n),
+                missing: content.is_none(),
+                clusters,
+                content,
+                differences,
+            });
+        }
+        most = most.max(variants.len());
+        report.objects.push(ObjectReport {
+            object: key.clone(),
+            kind: kind.clone(),
+            baseline: variant_id(0),
+            variants,
+        });
+    }
+    report.summary.failed = report.failed.len();
+    report.summary.agree = agrees.values().filter(|a| **a).count();
+    report.summary.differ = answered.len() - report.summary.agree;
+    report.summary.variants = most;
+}
+
+fn texts(results: &[&ExecResult], options: &Options, report: &mut Report) {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in results {
+        let text = match &r.output {
+            Output::Lines { lines, .. } if r.status == Status::Succeeded => lines.join("\n"),
+            Output::Streams { stdout, stderr, .. } if r.exit_code.is_some() => {
+                let mut t = stdout.clone();
+                if !stderr.is_empty() {
+                    t.push_str("\n[stderr]\n");
+                    t.push_str(stderr);
+                }
+                if let Some(code) = r.exit_code.filter(|c| *c != 0) {
+                    t.push_str(&format!("\n[exit code {code}]"));
+                }
+                t
+            }
+            _ => {
+                report.failed.push(failed(r));
+                continue;
+            }
+        };
+        groups.entry(text).or_default().push(r.cluster.clone());
+    }
+    let groups: Vec<(String, Vec<String>)> = groups.into_iter().collect();
+    let shape: Vec<(Vec<String>, bool)> = groups.iter().map(|(_, c)| (c.clone(), true)).collect();
+    let ordered = order(&shape, options.baseline.as_deref());
+    let base = ordered.first().map(|&i| groups[i].0.clone()).unwrap_or_default();
+    let variants: Vec<TextVariant> = ordered
+        .iter()
+        .enumerate()
+        .map(|(n, &g)| {
+            let (text, clusters) = groups[g].clone();
+            let id = variant_id(n);
+            let diff = unified(&base, &text, "baseline (variant A)", &format!("variant {id}"));
+            TextVariant {
+                id,
+                clusters,
+                text,
+                diff,
+            }
+        })
+        .collect();
+    report.summary.failed = report.failed.len();
+    report.summary.agree = variants.first().map_or(0, |v| v.clusters.len());
+    report.summary.differ = variants.iter().skip(1).map(|v| v.clusters.len()).sum();
+    report.summary.variants = variants.len();
+    if !variants.is_empty() {
+        report.text = Some(TextReport {
+            baseline: variant_id(0),
+            variants,
+        });
+    }
+}
+
+fn writes(results: &[&ExecResult], report: &mut Report) {
+    for r in results {
+        report
+            .statuses
+            .entry(format!("{:?}", r.status))
+            .or_default()
+            .push(r.cluster.clone());
+        if r.status != Status::Succeeded {
+            report.failed.push(failed(r));
+        }
+    }
+    report.summary.failed = report.failed.len();
+    report.summary.agree = results.len() - report.failed.len();
+    report.summary.variants = usize::from(report.summary.agree > 0);
+}

@@ -1,0 +1,246 @@
+//! One self-contained HTML file (inline CSS and a few lines of script, no network fetches):
+//! the summary, the inventory, each object's variants with their field differences, and
+//! side-by-side diffs against the baseline.
+
+use std::fmt::Write as _;
+
+use super::super::Report;
+use super::super::changes::Changes;
+use super::super::diff::{inline, yaml};
+use super::{changes_headline, count, headline, names};
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}table{border-collapse:collapse;margin:.5em 0}\
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}\
+.sbs td{font:12px/1.3 ui-monospace,monospace;white-space:pre;border:none;padding:0 8px}\
+.del{background:#fdd}.ins{background:#dfd}.base{color:#060;font-weight:bold}.miss{color:#a00}\
+details{margin:.5em 0}summary{cursor:pointer}";
+
+/// Escape text for HTML.
+#[must_use]
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    // NB: the script only counts what is on the page, so a test in a headless browser can
+    // tell the page rendered and ran; the report reads the same without it.
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\
+<title>{}</title><style>{STYLE}</style></head><body>\n{body}\n\
+<p id=\"rendered\"></p><script>document.getElementById('rendered').textContent=\
+'rendered: '+document.querySelectorAll('.variant').length+' variants, '+\
+document.querySelectorAll('.sbs tr').length+' diff lines';</script>\n</body></html>\n",
+        escape(title)
+    )
+}
+
+/// A side-by-side diff table of two texts.
+fn side_by_side(old: &str, new: &str) -> String {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut rows = String::new();
+    let (mut left, mut right): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let flush = |rows: &mut String, left: &mut Vec<String>, right: &mut Vec<String>| {
+        for i in 0..left.len().max(right.len()) {
+            let l = left.get(i).map(|s| escape(s));
+            let r = right.get(i).map(|s| escape(s));
+            let _ = write!(
+                rows,
+                "<tr><td class=\"{}\">{}</td><td class=\"{}\">{}</td></tr>",
+                if l.is_some() { "del" } else { "" },
+                l.unwrap_or_default(),
+                if r.is_some() { "ins" } else { "" },
+                r.unwrap_or_default()
+            );
+        }
+        left.clear();
+        right.clear();
+    };
+    for change in diff.iter_all_changes() {
+        let line = change.value().trim_end_matches('\n').to_string();
+        match change.tag() {
+            similar::ChangeTag::Equal => {
+                flush(&mut rows, &mut left, &mut right);
+                let e = escape(&line);
+                let _ = write!(rows, "<tr><td>{e}</td><td>{e}</td></tr>");
+            }
+            similar::ChangeTag::Delete => left.push(line),
+            similar::ChangeTag::Insert => right.push(line),
+        }
+    }
+    flush(&mut rows, &mut left, &mut right);
+    format!("<table class=\"sbs\">{rows}</table>")
+}
+
+/// A report as one HTML page.
+#[must_use]
+pub fn report(r: &Report) -> String {
+    let mut b = format!(
+        "<h1>muster report: {} {}</h1>\n<p id=\"headline\">{}</p>\n",
+        r.action,
+        escape(&r.target),
+        escape(&headline(r))
+    );
+    let s = &r.summary;
+    let _ = write!(
+        b,
+        "<table id=\"summary\"><tr><th>clusters</th><th>agree</th><th>differ</th><th>did not answer</th><th>variants</th></tr>\
+<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>\n",
+        s.clusters, s.agree, s.differ, s.failed, s.variants
+    );
+    if !r.inventory.is_empty() {
+        b.push_str("<h2>Inventory</h2><table><tr><th>object</th><th>present</th><th>missing on</th></tr>");
+        for i in &r.inventory {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td class=\"miss\">{}</td></tr>",
+                escape(&i.object),
+                i.present.len(),
+                escape(&names(&i.missing, 50))
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    for o in &r.objects {
+        let _ = write!(b, "<h2>{} {}</h2>\n", escape(&o.kind), escape(&o.object));
+        let base = o
+            .variants
+            .first()
+            .and_then(|v| v.content.as_ref())
+            .map(yaml)
+            .unwrap_or_default();
+        for v in &o.variants {
+            let (class, role) = if v.id == o.baseline {
+                ("base", "baseline")
+            } else if v.missing {
+                ("miss", "missing")
+            } else {
+                ("", "differs")
+            };
+            let _ = write!(
+                b,
+                "<div class=\"variant\" id=\"{}-{}\"><p><span class=\"{class}\">Variant {} ({role})</span>: {}: {}</p>",
+                escape(&o.object),
+                v.id,
+                v.id,
+                count(v.clusters.len(), "cluster"),
+                escape(&v.clusters.join(", "))
+            );
+            if !v.differences.is_empty() {
+                b.push_str("<table><tr><th>field</th><th>baseline</th><th>this variant</th></tr>");
+                for d in &v.differences {
+                    let _ = write!(
+                        b,
+                        "<tr><td><code>{}</code></td><td class=\"del\"><code>{}</code></td><td class=\"ins\"><code>{}</code></td></tr>",
+                        escape(&d.path),
+                        escape(&inline(d.baseline.as_ref())),
+                        escape(&inline(d.value.as_ref()))
+                    );
+                }
+                b.push_str("</table>");
+            }
+            if let (false, Some(c)) = (v.id == o.baseline, &v.content) {
+                let _ = write!(
+                    b,
+                    "<details open><summary>side by side: baseline | variant {}</summary>{}</details>",
+                    v.id,
+                    side_by_side(&base, &yaml(c))
+                );
+            }
+            b.push_str("</div>\n");
+        }
+    }
+    if let Some(t) = &r.text {
+        let base = t.variants.first().map(|v| v.text.clone()).unwrap_or_default();
+        for v in &t.variants {
+            let _ = write!(
+                b,
+                "<div class=\"variant\"><h2>Variant {} ({})</h2><p>{}</p>",
+                v.id,
+                count(v.clusters.len(), "cluster"),
+                escape(&v.clusters.join(", "))
+            );
+            if v.id == t.baseline {
+                let _ = write!(b, "<pre>{}</pre>", escape(&v.text));
+            } else {
+                b.push_str(&side_by_side(&base, &v.text));
+            }
+            b.push_str("</div>\n");
+        }
+    }
+    if !r.statuses.is_empty() {
+        b.push_str("<h2>Results</h2><table><tr><th>status</th><th>clusters</th></tr>");
+        for (st, c) in &r.statuses {
+            let _ = write!(b, "<tr><td>{st}</td><td>{}</td></tr>", escape(&c.join(", ")));
+        }
+        b.push_str("</table>\n");
+    }
+    if !r.failed.is_empty() {
+        b.push_str(
+            "<h2>Did not answer</h2><table id=\"failed\"><tr><th>cluster</th><th>status</th><th>message</th></tr>",
+        );
+        for f in &r.failed {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+                escape(&f.cluster),
+                f.status,
+                escape(&f.message)
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    page(&format!("muster report: {} {}", r.action, r.target), &b)
+}
+
+/// A report diff as one HTML page.
+#[must_use]
+pub fn changes(c: &Changes) -> String {
+    let mut b = format!(
+        "<h1>muster report diff: {}</h1>\n<p id=\"headline\">{}</p>\n",
+        escape(&c.target),
+        escape(&changes_headline(c))
+    );
+    b.push_str("<table><tr><th>change</th><th>object</th><th>clusters</th></tr>");
+    for (label, groups) in [
+        ("drifted", &c.drifted),
+        ("converged", &c.converged),
+        ("appeared", &c.appeared),
+        ("disappeared", &c.disappeared),
+    ] {
+        for g in groups {
+            let _ = write!(
+                b,
+                "<tr><td>{label}</td><td>{}</td><td>{}</td></tr>",
+                escape(&g.object),
+                escape(&g.clusters.join(", "))
+            );
+        }
+    }
+    b.push_str("</table>\n<table><tr><th>object</th><th>field</th><th>before</th><th>after</th><th>clusters</th></tr>");
+    for f in &c.fields {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"del\">{}</td><td class=\"ins\">{}</td><td>{}</td></tr>",
+            escape(&f.object),
+            escape(&f.path),
+            escape(&inline(f.old.as_ref())),
+            escape(&inline(f.new.as_ref())),
+            escape(&f.clusters.join(", "))
+        );
+    }
+    b.push_str("</table>\n");
+    page(&format!("muster report diff: {}", c.target), &b)
+}
