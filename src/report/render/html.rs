@@ -94,10 +94,10 @@ pub fn report(r: &Report) -> String {
         escape(&headline(r))
     );
     let s = &r.summary;
-    let _ = write!(
+    let _ = writeln!(
         b,
         "<table id=\"summary\"><tr><th>clusters</th><th>agree</th><th>differ</th><th>did not answer</th><th>variants</th></tr>\
-<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>\n",
+<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         s.clusters, s.agree, s.differ, s.failed, s.variants
     );
     if !r.inventory.is_empty() {
@@ -114,7 +114,7 @@ pub fn report(r: &Report) -> String {
         b.push_str("</table>\n");
     }
     for o in &r.objects {
-        let _ = write!(b, "<h2>{} {}</h2>\n", escape(&o.kind), escape(&o.object));
+        let _ = writeln!(b, "<h2>{} {}</h2>", escape(&o.kind), escape(&o.object));
         let base = o
             .variants
             .first()
