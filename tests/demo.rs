@@ -33,7 +33,7 @@ fn demo_runs_and_writes_reports() {
     assert!(!stdout.contains("\x1b["), "NO_COLOR is honoured");
     assert!(
         stdout.contains("demo-022") && stdout.contains("Unhealthy"),
-        "the unreachable cluster is shown"
+        "the unreachable cluster is shown:\n{stdout}"
     );
     assert!(
         stdout.contains("Throttled"),

@@ -249,6 +249,7 @@ async fn fault_matrix_on_100_clusters() {
             _ => Faults::default(),
         };
         c.set_faults(f).unwrap();
+        c.settled(Duration::from_secs(5)).await.unwrap();
     }
     let deadline = Duration::from_secs(10);
     let settings = Settings::default()
@@ -425,8 +426,11 @@ async fn cancellation_and_unhealthy_members() {
             ..Faults::default()
         })
         .unwrap();
-    for c in &fleet.clusters()[1..3] {
-        c.set_faults(Faults::default()).unwrap();
+    for c in &fleet.clusters()[..3] {
+        if c.name() != "sim-000" {
+            c.set_faults(Faults::default()).unwrap();
+        }
+        c.settled(Duration::from_secs(5)).await.unwrap();
     }
     let probing = Fanout::new(registry.clone(), Policy::default(), Settings::default().probe(true));
     let r = run_all(&probing, &registry, command(Action::Get, Some("ns/default"), None)).await;

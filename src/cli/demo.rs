@@ -139,10 +139,13 @@ async fn seed(demo: &Demo, fleet: &Fleet) -> Result<(), CliError> {
     scale.namespace = Some("shop".into());
     scale.replicas = Some(5);
     demo.run(scale, pick(&[MORE_REPLICAS])).await;
-    fleet.clusters()[UNREACHABLE].set_faults(Faults {
+    let unreachable = &fleet.clusters()[UNREACHABLE];
+    unreachable.set_faults(Faults {
         refuse: true,
         ..Faults::default()
     })?;
+    // NB: the listener closes asynchronously; the probe must find it closed.
+    unreachable.settled(Duration::from_secs(5)).await?;
     Ok(())
 }
 

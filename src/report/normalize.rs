@@ -1,10 +1,10 @@
 //! Normalisation before comparing: strip what always differs between clusters (server-set
 //! metadata, the last-applied annotation, revision and pod-template-hash markers, restart
-//! stamps, `status` unless asked for) and any configured ignore rules, then sort every map's
-//! keys so equal objects serialise to equal bytes.
+//! stamps, `status` unless asked for) and any configured ignore rules, writing the result as
+//! JSON with sorted keys, so equal objects serialise to equal bytes (without building a copy).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::selector::glob_match;
 
@@ -60,90 +60,124 @@ impl Normalize {
         Ok(())
     }
 
-    /// The normalised copy of an object.
+    /// The normalised copy of an object (keys sorted).
     #[must_use]
     pub fn apply(&self, object: &Value) -> Value {
-        let mut v = object.clone();
-        if !self.include_status
-            && let Some(map) = v.as_object_mut()
-        {
-            map.remove("status");
+        let mut bytes = Vec::new();
+        self.compile().canonical(object, &mut bytes);
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    /// The rules, compiled for [`Compiled::canonical`].
+    #[must_use]
+    pub fn compile(&self) -> Compiled {
+        let mut rules: Vec<Vec<String>> = ALWAYS
+            .iter()
+            .copied()
+            .chain(self.ignore.iter().map(String::as_str))
+            .map(|r| r.split('/').skip(1).map(unescape).collect())
+            .collect();
+        if !self.include_status {
+            rules.push(vec!["status".into()]);
         }
-        for rule in ALWAYS.iter().copied().chain(self.ignore.iter().map(String::as_str)) {
-            let segments: Vec<String> = rule.split('/').skip(1).map(unescape).collect();
-            strip(&mut v, &segments);
+        Compiled { rules }
+    }
+}
+
+/// Compiled strip rules: JSON pointer segments, each a glob.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    rules: Vec<Vec<String>>,
+}
+
+/// Maps dropped when stripping leaves them empty.
+const PRUNED_WHEN_EMPTY: &[(&[&str], &str)] = &[
+    (&["metadata"], "annotations"),
+    (&["metadata"], "labels"),
+    (&["spec", "template", "metadata"], "annotations"),
+    (&["spec", "template", "metadata"], "labels"),
+];
+
+impl Compiled {
+    /// Write the normalised object as compact JSON with sorted keys, without building it:
+    /// equal normalised objects give equal bytes.
+    pub fn canonical(&self, v: &Value, out: &mut Vec<u8>) {
+        let live: Vec<usize> = (0..self.rules.len()).collect();
+        self.write(v, &mut Vec::new(), &live, out);
+    }
+
+    /// Whether `key` at `path` is stripped by a rule still alive at this depth.
+    fn dropped(&self, depth: usize, key: &str, live: &[usize]) -> bool {
+        live.iter()
+            .any(|&r| self.rules[r].len() == depth + 1 && glob_match(&self.rules[r][depth], key))
+    }
+
+    fn descend(&self, depth: usize, key: &str, live: &[usize]) -> Vec<usize> {
+        live.iter()
+            .copied()
+            .filter(|&r| self.rules[r].len() > depth + 1 && glob_match(&self.rules[r][depth], key))
+            .collect()
+    }
+
+    fn write(&self, v: &Value, path: &mut Vec<String>, live: &[usize], out: &mut Vec<u8>) {
+        let depth = path.len();
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().filter(|k| !self.dropped(depth, k, live)).collect();
+                keys.sort_unstable();
+                out.push(b'{');
+                let mut first = true;
+                for k in keys {
+                    let child = &map[k.as_str()];
+                    let child_live = self.descend(depth, k, live);
+                    if let Value::Object(m) = child
+                        && PRUNED_WHEN_EMPTY
+                            .iter()
+                            .any(|(p, key)| key == k && path.iter().map(String::as_str).eq(p.iter().copied()))
+                        && m.keys().all(|ck| self.dropped(depth + 1, ck, &child_live))
+                    {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    let _ = serde_json::to_writer(&mut *out, k);
+                    out.push(b':');
+                    path.push(k.clone());
+                    self.write(child, path, &child_live, out);
+                    path.pop();
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                let mut first = true;
+                for (i, item) in items.iter().enumerate() {
+                    let index = i.to_string();
+                    if self.dropped(depth, &index, live) {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    let child_live = self.descend(depth, &index, live);
+                    path.push(index);
+                    self.write(item, path, &child_live, out);
+                    path.pop();
+                }
+                out.push(b']');
+            }
+            scalar => {
+                let _ = serde_json::to_writer(&mut *out, scalar);
+            }
         }
-        prune_empty_metadata(&mut v);
-        sorted(v)
     }
 }
 
 fn unescape(segment: &str) -> String {
     segment.replace("~1", "/").replace("~0", "~")
-}
-
-/// Remove every value at `segments` (each a glob over keys or array indexes).
-fn strip(v: &mut Value, segments: &[String]) {
-    let Some((first, rest)) = segments.split_first() else {
-        return;
-    };
-    match v {
-        Value::Object(map) => {
-            if rest.is_empty() {
-                map.retain(|k, _| !glob_match(first, k));
-            } else {
-                for (k, child) in map.iter_mut() {
-                    if glob_match(first, k) {
-                        strip(child, rest);
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            if rest.is_empty() {
-                let mut i = 0;
-                items.retain(|_| {
-                    let keep = !glob_match(first, &i.to_string());
-                    i += 1;
-                    keep
-                });
-            } else {
-                for (i, child) in items.iter_mut().enumerate() {
-                    if glob_match(first, &i.to_string()) {
-                        strip(child, rest);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Drop `annotations`/`labels` maps that stripping left empty.
-fn prune_empty_metadata(v: &mut Value) {
-    for meta in ["/metadata", "/spec/template/metadata"] {
-        if let Some(Value::Object(m)) = v.pointer_mut(meta) {
-            for k in ["annotations", "labels"] {
-                if m.get(k).and_then(Value::as_object).is_some_and(Map::is_empty) {
-                    m.remove(k);
-                }
-            }
-        }
-    }
-}
-
-/// The same value with every map's keys sorted (recursively).
-#[must_use]
-pub fn sorted(v: Value) -> Value {
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -196,6 +196,27 @@ impl ClusterHandle {
         Ok(())
     }
 
+    /// Wait until the listener answers as the faults say: refusing connections (after
+    /// `refuse: true`) or accepting them again. The listener changes asynchronously.
+    ///
+    /// # Errors
+    /// When it has not changed within `timeout`.
+    pub async fn settled(&self, timeout: std::time::Duration) -> Result<(), String> {
+        let refuse = self.faults().refuse;
+        let addr = self.url().trim_start_matches("https://").to_string();
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() == refuse {
+            if started.elapsed() > timeout {
+                return Err(format!(
+                    "cluster {}: the listener did not follow refuse={refuse}",
+                    self.name()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
     /// The faults in force.
     #[must_use]
     pub fn faults(&self) -> Faults {
