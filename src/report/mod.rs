@@ -110,6 +110,20 @@ pub struct Variant {
     pub differences: Vec<Difference>,
 }
 
+impl ObjectReport {
+    /// How a variant relates to the baseline: `baseline`, `missing` or `differs`.
+    #[must_use]
+    pub fn role(&self, v: &Variant) -> &'static str {
+        if v.id == self.baseline {
+            "baseline"
+        } else if v.missing {
+            "missing"
+        } else {
+            "differs"
+        }
+    }
+}
+
 /// Variants of logs or exec output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -122,12 +122,11 @@ pub fn report(r: &Report) -> String {
             .map(yaml)
             .unwrap_or_default();
         for v in &o.variants {
-            let (class, role) = if v.id == o.baseline {
-                ("base", "baseline")
-            } else if v.missing {
-                ("miss", "missing")
-            } else {
-                ("", "differs")
+            let role = o.role(v);
+            let class = match role {
+                "baseline" => "base",
+                "missing" => "miss",
+                _ => "",
             };
             let _ = write!(
                 b,

@@ -42,13 +42,7 @@ pub fn report(r: &Report) -> String {
         let _ = writeln!(out, "## {} {}\n", o.kind, o.object);
         let _ = writeln!(out, "| variant | clusters | |\n|---|---|---|");
         for v in &o.variants {
-            let role = if v.id == o.baseline {
-                "baseline"
-            } else if v.missing {
-                "missing"
-            } else {
-                ""
-            };
+            let role = o.role(v);
             let _ = writeln!(
                 out,
                 "| {} {role} | {} | {} |",

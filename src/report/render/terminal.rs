@@ -70,13 +70,7 @@ pub fn report(r: &Report, color: bool) -> String {
             .map(yaml)
             .unwrap_or_default();
         for v in &o.variants {
-            let role = if v.id == o.baseline {
-                "baseline"
-            } else if v.missing {
-                "missing"
-            } else {
-                "differs"
-            };
+            let role = o.role(v);
             let _ = writeln!(
                 out,
                 "  {} {role:<8} {}: {}",
