@@ -1,5 +1,6 @@
 //! Benchmark of reports: build and render a report for 1,000 clusters x 100 objects
-//! (synthetic `get` results of Deployments with server-set fields, a few variants), with
+//! (synthetic `get` results of Deployments with server-set fields, held as fan-out results
+//! hold them, a few variants), with
 //! time and peak RSS, and a baseline measured side by side: serialising the same results to
 //! JSON once.
 //!
@@ -10,7 +11,7 @@ use std::time::Instant;
 use muster::command::Action;
 use muster::report::compare::{Options, build};
 use muster::report::render::{Format, report as render};
-use muster::result::{ExecResult, Output, Status};
+use muster::result::{ExecResult, Object, Output, Status};
 use serde_json::{Value, json};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -79,7 +80,7 @@ fn main() {
             status: Status::Succeeded,
             exit_code: None,
             output: Output::Objects {
-                items: (0..objects).map(|j| deployment(i, j)).collect(),
+                items: (0..objects).map(|j| Object::from_value(&deployment(i, j))).collect(),
                 truncated: false,
             },
             error: None,

@@ -42,6 +42,60 @@ pub struct ExecError {
     pub message: String,
 }
 
+/// One Kubernetes object as its compact JSON text. A fan-out `get` over a large fleet holds
+/// many objects: as text one takes about its wire size, where a parsed `serde_json::Value`
+/// takes ten times more. It serialises as the object itself (JSON or YAML), so the wire
+/// form of [`ExecResult`] is unchanged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Object(Box<str>);
+
+impl Object {
+    /// The object of a value.
+    #[must_use]
+    pub fn from_value(v: &Value) -> Self {
+        Self(serde_json::to_string(v).unwrap_or_default().into_boxed_str())
+    }
+
+    /// The object of JSON text the server sent, if it is JSON.
+    ///
+    /// # Errors
+    /// When `text` is not JSON.
+    pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        let v: &serde_json::value::RawValue = serde_json::from_str(text)?;
+        Ok(Self(v.get().into()))
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The object, parsed.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(|v| Self::from_value(&v))
+    }
+}
+
 /// What a cluster returned, shaped by the action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -49,7 +103,7 @@ pub enum Output {
     None,
     /// `get`: the object(s).
     Objects {
-        items: Vec<Value>,
+        items: Vec<Object>,
         /// Items were left out to stay under the policy's output cap.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         truncated: bool,

@@ -104,8 +104,8 @@ async fn every_action_on_a_fleet() {
     let Output::Objects { items, .. } = &r[0].output else {
         panic!("{:?}", r[0].output)
     };
-    assert_eq!(items[0]["kind"], "Deployment");
-    assert_eq!(items[0]["spec"]["replicas"], 3);
+    assert_eq!(items[0].value()["kind"], "Deployment");
+    assert_eq!(items[0].value()["spec"]["replicas"], 3);
     let mut by_label = command(Action::Get, Some("cm"), Some("shop"));
     by_label.label_selector = Some("app=web".into());
     let r = run_all(&fanout, &registry, by_label).await;
@@ -114,13 +114,13 @@ async fn every_action_on_a_fleet() {
         panic!()
     };
     assert_eq!(items.len(), 1, "only web-config has app=web");
-    assert_eq!(items[0]["kind"], "ConfigMap", "list items carry their kind");
+    assert_eq!(items[0].value()["kind"], "ConfigMap", "list items carry their kind");
     let r = run_all(&fanout, &registry, command(Action::Get, Some("wd/w1"), Some("shop"))).await;
     assert_all(&r, Status::Succeeded);
     let Output::Objects { items, .. } = &r[0].output else {
         panic!()
     };
-    assert_eq!(items[0]["spec"]["color"], "blue");
+    assert_eq!(items[0].value()["spec"]["color"], "blue");
     let r = run_all(&fanout, &registry, command(Action::Get, Some("gizmos"), Some("shop"))).await;
     assert_all(&r, Status::Failed);
     assert_eq!(r[0].error.as_ref().unwrap().reason, "UnknownResource");

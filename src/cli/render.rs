@@ -94,10 +94,10 @@ fn writes_table(results: &[ExecResult]) -> String {
 }
 
 fn objects_table(results: &[ExecResult], wide: bool) -> String {
-    let items: Vec<(&str, &Value)> = results
+    let items: Vec<(&str, Value)> = results
         .iter()
         .filter_map(|r| match &r.output {
-            Output::Objects { items, .. } => Some(items.iter().map(move |i| (r.cluster.as_str(), i))),
+            Output::Objects { items, .. } => Some(items.iter().map(move |i| (r.cluster.as_str(), i.value()))),
             _ => None,
         })
         .flatten()
@@ -127,7 +127,7 @@ fn objects_table(results: &[ExecResult], wide: bool) -> String {
     }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     let now = jiff::Timestamp::now();
-    for (cluster, item) in items {
+    for (cluster, item) in &items {
         let text = |p: &str| item.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
         let mut row = vec![cluster.to_string()];
         if namespaces {

@@ -124,31 +124,77 @@ fn object_key(o: &Value) -> String {
     }
 }
 
+/// One answering cluster: its objects' canonical normalised bytes by key.
+type Answer<'a> = (&'a str, HashMap<String, Vec<u8>>);
+
+/// One thread's share: answers by result index, and the kinds it saw.
+type Part<'a> = (Vec<(usize, Answer<'a>)>, BTreeMap<String, String>);
+
+/// Parse and normalise the objects of `results` (answering clusters), on every core.
+fn normalise_all<'a>(
+    results: &[&'a ExecResult],
+    compiled: &super::normalize::Compiled,
+) -> (Vec<Answer<'a>>, BTreeMap<String, String>) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(results.len().max(1));
+    let parts: Vec<Part<'a>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut kinds = BTreeMap::new();
+                    let mut out = Vec::new();
+                    for (i, r) in results.iter().enumerate().skip(t).step_by(threads) {
+                        let Output::Objects { items, .. } = &r.output else {
+                            continue;
+                        };
+                        let mut by_key = HashMap::with_capacity(items.len());
+                        for item in items {
+                            let v = item.value();
+                            let key = object_key(&v);
+                            kinds.entry(key.clone()).or_insert_with(|| {
+                                v.get("kind").and_then(Value::as_str).unwrap_or_default().to_string()
+                            });
+                            let mut bytes = Vec::new();
+                            compiled.canonical(&v, &mut bytes);
+                            by_key.insert(key, bytes);
+                        }
+                        out.push((i, (r.cluster.as_str(), by_key)));
+                    }
+                    (out, kinds)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut answers = Vec::new();
+    let mut kinds = BTreeMap::new();
+    for (a, k) in parts {
+        answers.extend(a);
+        for (key, kind) in k {
+            kinds.entry(key).or_insert(kind);
+        }
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    (answers.into_iter().map(|(_, a)| a).collect(), kinds)
+}
+
 fn objects(results: &[&ExecResult], options: &Options, report: &mut Report) {
     let single = report.target.contains('/');
-    // Each answering cluster's objects by key (borrowed; normalised one key at a time).
-    let mut answered: Vec<(&str, HashMap<String, &Value>)> = Vec::new();
-    let mut kinds: BTreeMap<String, String> = BTreeMap::new();
+    let compiled = options.normalize.compile();
+    let mut listed: Vec<&ExecResult> = Vec::new();
+    let mut not_found: Vec<&str> = Vec::new();
     for r in results {
         match (&r.output, r.status) {
-            (Output::Objects { items, .. }, Status::Succeeded) => {
-                let mut by_key = HashMap::new();
-                for item in items {
-                    let key = object_key(item);
-                    kinds
-                        .entry(key.clone())
-                        .or_insert_with(|| item.get("kind").and_then(Value::as_str).unwrap_or_default().to_string());
-                    by_key.insert(key, item);
-                }
-                answered.push((&r.cluster, by_key));
-            }
+            (Output::Objects { .. }, Status::Succeeded) => listed.push(r),
             // NB: a named object that is not there is a variant of its own, not a failure.
-            _ if single && r.error.as_ref().is_some_and(|e| e.code == Some(404)) => {
-                answered.push((&r.cluster, HashMap::new()));
-            }
+            _ if single && r.error.as_ref().is_some_and(|e| e.code == Some(404)) => not_found.push(&r.cluster),
             _ => report.failed.push(failed(r)),
         }
     }
+    let (mut answered, mut kinds) = normalise_all(&listed, &compiled);
+    answered.extend(not_found.into_iter().map(|c| (c, HashMap::new())));
+    answered.sort_by(|a, b| a.0.cmp(b.0));
     if single && kinds.is_empty() {
         let name = report.target.split_once('/').map_or("", |(_, n)| n).to_string();
         kinds.insert(name, String::new());
@@ -156,22 +202,20 @@ fn objects(results: &[&ExecResult], options: &Options, report: &mut Report) {
     // NB: objects are independent: spread them over the cores (a report over 1,000 clusters
     // x 100 objects normalises 100,000 objects).
     let keys: Vec<(&String, &String)> = kinds.iter().collect();
-    let compiled = options.normalize.compile();
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(keys.len().max(1));
     let mut outs: Vec<(usize, KeyOut)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (keys, answered, compiled) = (&keys, &answered, &compiled);
+                let (keys, answered) = (&keys, &answered);
                 scope.spawn(move || {
                     keys.iter()
                         .enumerate()
                         .skip(t)
                         .step_by(threads)
                         .filter_map(|(i, (key, kind))| {
-                            one_object(key, kind, answered, compiled, single, options.baseline.as_deref())
-                                .map(|o| (i, o))
+                            one_object(key, kind, answered, single, options.baseline.as_deref()).map(|o| (i, o))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -205,29 +249,19 @@ struct KeyOut {
 }
 
 /// Group the answering clusters by the canonical bytes of their normalised object.
-fn one_object(
-    key: &str,
-    kind: &str,
-    answered: &[(&str, HashMap<String, &Value>)],
-    compiled: &super::normalize::Compiled,
-    single: bool,
-    baseline: Option<&str>,
-) -> Option<KeyOut> {
+fn one_object(key: &str, kind: &str, answered: &[Answer<'_>], single: bool, baseline: Option<&str>) -> Option<KeyOut> {
     let mut groups: Vec<(Vec<String>, Option<Vec<u8>>)> = Vec::new();
-    let mut by_bytes: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut by_bytes: HashMap<&Vec<u8>, usize> = HashMap::new();
     let mut missing: Vec<String> = Vec::new();
-    let mut bytes = Vec::new();
     for (cluster, by_key) in answered {
-        let Some(item) = by_key.get(key) else {
+        let Some(bytes) = by_key.get(key) else {
             missing.push((*cluster).to_string());
             continue;
         };
-        bytes.clear();
-        compiled.canonical(item, &mut bytes);
-        if let Some(&g) = by_bytes.get(&bytes) {
+        if let Some(&g) = by_bytes.get(bytes) {
             groups[g].0.push((*cluster).to_string());
         } else {
-            by_bytes.insert(bytes.clone(), groups.len());
+            by_bytes.insert(bytes, groups.len());
             groups.push((vec![(*cluster).to_string()], Some(bytes.clone())));
         }
     }

@@ -106,6 +106,40 @@ impl Compiled {
         self.write(v, &mut Vec::new(), &live, out);
     }
 
+    /// Whether nothing below this point is stripped: the subtree is written with sorted
+    /// keys only.
+    fn write_plain(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_unstable();
+                out.push(b'{');
+                for (n, k) in keys.into_iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut *out, k);
+                    out.push(b':');
+                    Self::write_plain(&map[k.as_str()], out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    Self::write_plain(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => {
+                let _ = serde_json::to_writer(&mut *out, scalar);
+            }
+        }
+    }
+
     /// Whether `key` at `path` is stripped by a rule still alive at this depth.
     fn dropped(&self, depth: usize, key: &str, live: &[usize]) -> bool {
         live.iter()
@@ -119,7 +153,10 @@ impl Compiled {
             .collect()
     }
 
-    fn write(&self, v: &Value, path: &mut Vec<String>, live: &[usize], out: &mut Vec<u8>) {
+    fn write<'v>(&self, v: &'v Value, path: &mut Vec<&'v str>, live: &[usize], out: &mut Vec<u8>) {
+        if live.is_empty() {
+            return Self::write_plain(v, out);
+        }
         let depth = path.len();
         match v {
             Value::Object(map) => {
@@ -133,7 +170,7 @@ impl Compiled {
                     if let Value::Object(m) = child
                         && PRUNED_WHEN_EMPTY
                             .iter()
-                            .any(|(p, key)| key == k && path.iter().map(String::as_str).eq(p.iter().copied()))
+                            .any(|(p, key)| key == k && path.iter().copied().eq(p.iter().copied()))
                         && m.keys().all(|ck| self.dropped(depth + 1, ck, &child_live))
                     {
                         continue;
@@ -144,7 +181,7 @@ impl Compiled {
                     first = false;
                     let _ = serde_json::to_writer(&mut *out, k);
                     out.push(b':');
-                    path.push(k.clone());
+                    path.push(k.as_str());
                     self.write(child, path, &child_live, out);
                     path.pop();
                 }
@@ -163,7 +200,9 @@ impl Compiled {
                     }
                     first = false;
                     let child_live = self.descend(depth, &index, live);
-                    path.push(index);
+                    // NB: array indexes only matter to rules, which never reach past them
+                    // by name; the path keeps a placeholder.
+                    path.push("*");
                     self.write(item, path, &child_live, out);
                     path.pop();
                 }
