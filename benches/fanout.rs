@@ -10,8 +10,10 @@
 //! `cargo bench --bench fanout` (env: `FANOUT_CLUSTERS` default 1000, `KUBECTL_SAMPLE`
 //! contexts for the sequential loop, default 100, `XARGS_SAMPLE` default 1000).
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command as Process, Stdio};
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,51 +25,16 @@ use muster::registry::{FleetConfig, LimitSpec, Member, Registry, kubeconfig};
 use muster::result::{ExecResult, Status};
 use tokio_util::sync::CancellationToken;
 
-struct Sim {
-    child: Child,
-    kubeconfig: std::path::PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{SimProcess, start_sim};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn start_sim(clusters: usize) -> Sim {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let scenario = dir.path().join("scenario.yaml");
-    // NB: sim-000 throttles every request (the isolation check); the rest are healthy.
-    std::fs::write(
-        &scenario,
-        "faults:\n  clusters:\n    sim-000: {errorRate: 1.0, errorCode: 429, retryAfterSeconds: 1}\n",
-    )
-    .unwrap();
-    let mut child = Process::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["sim", "--clusters", &clusters.to_string(), "--kubeconfig-out"])
-        .arg(&kubeconfig)
-        .arg("--scenario")
-        .arg(&scenario)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("muster sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("summary line");
-    assert!(line.starts_with("muster sim:"), "unexpected first line: {line}");
-    Sim { child, kubeconfig, dir }
-}
+/// NB: sim-000 throttles every request (the isolation check); the rest are healthy.
+const SCENARIO: &str = "faults:\n  clusters:\n    sim-000: {errorRate: 1.0, errorCode: 429, retryAfterSeconds: 1}\n";
 
-fn registry(sim: &Sim, config: &FleetConfig) -> Arc<Registry> {
+fn registry(sim: &SimProcess, config: &FleetConfig) -> Arc<Registry> {
     let r = Arc::new(Registry::with_config(config));
     let report = kubeconfig::load_with(&r, std::slice::from_ref(&sim.kubeconfig), config);
     assert!(report.failed.is_empty());
@@ -151,7 +118,7 @@ fn xargs_get(kubeconfig: &std::path::Path, cache: &std::path::Path, contexts: &[
 #[tokio::main]
 async fn main() {
     let n = env_usize("FANOUT_CLUSTERS", 1000);
-    let sim = start_sim(n);
+    let sim = start_sim(n, Some(SCENARIO));
     let setup = registry(&sim, &FleetConfig::default());
     let all = setup.members();
     let healthy: Vec<Arc<Member>> = all.iter().filter(|m| m.name != "sim-000").cloned().collect();

@@ -7,8 +7,8 @@
 //! process so its RSS and CPU are its own; the load generator is this process (raw hyper
 //! HTTP/1.1 over rustls, one keep-alive connection per worker).
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use common::{SimProcess, start_sim};
+
 struct Target {
     host: String,
     port: u16,
@@ -31,36 +33,14 @@ struct Target {
 }
 
 struct Sim {
-    child: Child,
+    process: SimProcess,
     targets: Vec<Arc<Target>>,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(clusters: usize) -> (Sim, Duration) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["sim", "--clusters", &clusters.to_string(), "--kubeconfig-out"])
-        .arg(&kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("muster sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("summary line");
-    let startup = started.elapsed();
-    assert!(line.starts_with("muster sim:"), "unexpected first line: {line}");
-    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig")).expect("yaml");
+fn start(clusters: usize) -> (Sim, Duration) {
+    let process = start_sim(clusters, None);
+    let kubeconfig = &process.kubeconfig;
+    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).expect("kubeconfig")).expect("yaml");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let targets = doc["clusters"]
         .as_array()
@@ -92,14 +72,8 @@ fn start_sim(clusters: usize) -> (Sim, Duration) {
             })
         })
         .collect();
-    (
-        Sim {
-            child,
-            targets,
-            _dir: dir,
-        },
-        startup,
-    )
+    let startup = process.startup;
+    (Sim { process, targets }, startup)
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -293,15 +267,15 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         // Baseline process: one cluster with the same workload (the fixed cost of a process).
-        let (one, _) = start_sim(1);
+        let (one, _) = start(1);
         load_workload(&one.targets).await;
         wait_all_available(&one.targets).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let rss_one = proc_status_kib(one.child.id(), "VmRSS:");
+        let rss_one = proc_status_kib(one.process.child.id(), "VmRSS:");
         drop(one);
 
-        let (sim, startup) = start_sim(clusters);
-        let pid = sim.child.id();
+        let (sim, startup) = start(clusters);
+        let pid = sim.process.child.id();
         let rss_empty = proc_status_kib(pid, "VmRSS:");
         let t = Instant::now();
         load_workload(&sim.targets).await;

@@ -18,13 +18,10 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let r = resolve::resource(c, &t.resource).await?;
     let ns = (!c.command.all_namespaces).then(|| c.namespace().to_string());
     // NB: raw JSON requests: objects are kept as served, without a round trip through
-    // `DynamicObject` (a third of a warm fan-out's client CPU).
+    // `DynamicObject` (a third of a warm fan-out's client CPU). A request that cannot be
+    // built (never, for a parsed target) fails as a non-transient `ClientError`.
     let url = DynamicObject::url_path(&r.api, if r.namespaced { ns.as_deref() } else { None });
-    let bad_request = |e: kube::core::request::Error| Failure::invalid("BadRequest", e.to_string());
     let items = if let Some(name) = &t.name {
-        kube::core::Request::new(&url)
-            .get(name, &GetParams::default())
-            .map_err(bad_request)?;
         // NB: the object is kept as the text the server sent (checked to be JSON).
         let text = c
             .call(Idempotence::Read, |client| {
@@ -44,7 +41,6 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                 lp = lp.labels(sel);
             }
             lp.continue_token.clone_from(&token);
-            kube::core::Request::new(&url).list(&lp).map_err(bad_request)?;
             let mut page: Value = c
                 .call(Idempotence::Read, |client| {
                     let req = kube::core::Request::new(&url).list(&lp);

@@ -371,18 +371,13 @@ pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Resul
         .unwrap_or_else(audit::default_path);
     let open_audit = || AuditLog::open(&audit_path, audit::current_user());
 
-    if let Err(rejected) = fanout.check(&command, &members) {
+    if let Err(rejection) = fanout.check(&command, &members) {
         let log = open_audit()?;
-        log.append(&log.record(Phase::Rejected, &command, &names, &rejected))?;
-        for r in rejected
-            .iter()
-            .filter(|r| r.error.as_ref().is_some_and(|e| !e.message.contains("elsewhere")))
-        {
-            if let Some(e) = &r.error {
-                eprintln!("muster: rejected by policy ({}): {}", e.reason, e.message);
-            }
+        log.append(&log.record(Phase::Rejected, &command, &names, &rejection.results))?;
+        for v in &rejection.violations {
+            eprintln!("muster: rejected by policy ({}): {v}", v.rule);
         }
-        return Ok(Execution::Rejected(rejected));
+        return Ok(Execution::Rejected(rejection.results));
     }
     if args.dry_run == DryRun::Client {
         print!("{}", render::plan(&command, &members));

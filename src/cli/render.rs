@@ -343,40 +343,40 @@ pub fn report_failures(results: &[ExecResult]) {
 }
 
 /// The progress bar on a terminal: done/total and failures.
-pub struct Progress(Option<indicatif::ProgressBar>);
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    failed: std::cell::Cell<u64>,
+}
 
 impl Progress {
     #[must_use]
     pub fn new(total: usize, enabled: bool) -> Self {
-        if !enabled || !std::io::stderr().is_terminal() || total < 2 {
-            return Self(None);
+        let bar = (enabled && std::io::stderr().is_terminal() && total >= 2).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} clusters {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            failed: std::cell::Cell::new(0),
         }
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} clusters {msg} [{elapsed}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Self(Some(bar))
     }
 
     pub fn tick(&self, r: &ExecResult) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             if r.status != Status::Succeeded {
-                let failed = bar
-                    .message()
-                    .split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    + 1;
-                bar.set_message(format!("{failed} failed"));
+                self.failed.set(self.failed.get() + 1);
+                bar.set_message(format!("{} failed", self.failed.get()));
             }
             bar.inc(1);
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }

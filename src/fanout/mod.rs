@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 
 use crate::action::{self, resolve::DiscoveryCache};
 use crate::command::Command;
-use crate::policy::{ClusterRef, Policy};
+use crate::policy::{ClusterRef, Policy, Violation};
 use crate::registry::{HealthState, Member, Registry, health};
 use crate::result::{ExecError, ExecResult, Output, Status};
 use call::{Caller, LogLine};
@@ -107,6 +107,16 @@ impl Settings {
     }
 }
 
+/// A command the policy refused, before any request.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// A `Rejected` result for every member: each violating member with its own reason,
+    /// the others naming the first violation.
+    pub results: Vec<ExecResult>,
+    /// The violations themselves, one per violating member.
+    pub violations: Vec<Violation>,
+}
+
 /// The fan-out engine: the registry, the policy, the settings, and discovery shared by
 /// every command it runs.
 #[derive(Clone)]
@@ -132,9 +142,8 @@ impl Fanout {
     /// Check the command against the policy for every member.
     ///
     /// # Errors
-    /// A `Rejected` result for every member (each violating member with its own reason,
-    /// the others naming the first violation), when any member violates the policy.
-    pub fn check(&self, command: &Command, members: &[Arc<Member>]) -> Result<(), Vec<ExecResult>> {
+    /// A [`Rejection`] when any member violates the policy.
+    pub fn check(&self, command: &Command, members: &[Arc<Member>]) -> Result<(), Rejection> {
         let verdicts: Vec<_> = members
             .iter()
             .map(|m| {
@@ -151,7 +160,8 @@ impl Fanout {
         let Some(first) = verdicts.iter().find_map(|v| v.as_ref().err()).cloned() else {
             return Ok(());
         };
-        Err(members
+        let violations: Vec<Violation> = verdicts.iter().filter_map(|v| v.as_ref().err()).cloned().collect();
+        let results = members
             .iter()
             .zip(verdicts)
             .map(|(m, v)| match v {
@@ -168,7 +178,8 @@ impl Fanout {
                     r
                 }
             })
-            .collect())
+            .collect();
+        Err(Rejection { results, violations })
     }
 
     /// Run `command` on `members`: one result per member, in the order they finish.
@@ -181,7 +192,7 @@ impl Fanout {
         cancel: CancellationToken,
         log_lines: Option<tokio::sync::mpsc::Sender<LogLine>>,
     ) -> impl Stream<Item = ExecResult> + Send + 'static {
-        let rejected = self.check(&command, &members).err();
+        let rejected = self.check(&command, &members).err().map(|r| r.results);
         let this = self.clone();
         let deadline = Instant::now() + this.settings.deadline;
         let probe = async move {

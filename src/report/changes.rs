@@ -110,7 +110,8 @@ pub fn between(old: &Report, new: &Report) -> Changes {
     objects.sort_unstable();
     objects.dedup();
     let empty = BTreeMap::new();
-    let mut field_groups: BTreeMap<(String, String, String, String), Vec<String>> = BTreeMap::new();
+    // NB: keyed by object, path and the values' JSON text (a `Value` is not `Ord`).
+    let mut field_groups: BTreeMap<(String, String, String, String), FieldChange> = BTreeMap::new();
     for object in objects {
         let (po, pn) = (vo.get(object).unwrap_or(&empty), vn.get(object).unwrap_or(&empty));
         let mut clusters: Vec<&str> = po.keys().chain(pn.keys()).copied().collect();
@@ -135,11 +136,21 @@ pub fn between(old: &Report, new: &Report) -> Changes {
                 for d in fields(b, a) {
                     let key = (
                         object.to_string(),
-                        d.path,
+                        d.path.clone(),
                         super::diff::inline(d.baseline.as_ref()),
                         super::diff::inline(d.value.as_ref()),
                     );
-                    field_groups.entry(key).or_default().push(c.to_string());
+                    field_groups
+                        .entry(key)
+                        .or_insert_with(|| FieldChange {
+                            object: object.to_string(),
+                            path: d.path,
+                            old: d.baseline,
+                            new: d.value,
+                            clusters: Vec::new(),
+                        })
+                        .clusters
+                        .push(c.to_string());
                 }
             }
         }
@@ -156,15 +167,7 @@ pub fn between(old: &Report, new: &Report) -> Changes {
             }
         }
     }
-    for ((object, path, old_v, new_v), clusters) in field_groups {
-        ch.fields.push(FieldChange {
-            object,
-            path,
-            old: serde_json::from_str(&old_v).ok(),
-            new: serde_json::from_str(&new_v).ok(),
-            clusters,
-        });
-    }
+    ch.fields = field_groups.into_values().collect();
     let failed = |r: &Report| {
         r.failed
             .iter()

@@ -111,6 +111,31 @@ pub struct Variant {
 }
 
 impl ObjectReport {
+    /// The baseline variant's object as YAML (empty when the object is missing there).
+    #[must_use]
+    pub fn baseline_yaml(&self) -> String {
+        self.variants
+            .iter()
+            .find(|v| v.id == self.baseline)
+            .and_then(|v| v.content.as_ref())
+            .map(diff::yaml)
+            .unwrap_or_default()
+    }
+
+    /// A variant's object as YAML when it is compared with the baseline (not for the
+    /// baseline itself, nor where the object is missing).
+    #[must_use]
+    pub fn compared_yaml(&self, v: &Variant) -> Option<String> {
+        v.content.as_ref().filter(|_| v.id != self.baseline).map(diff::yaml)
+    }
+
+    /// The unified diff of a variant against `baseline_yaml` (see [`Self::compared_yaml`]).
+    #[must_use]
+    pub fn unified_diff(&self, baseline_yaml: &str, v: &Variant) -> Option<String> {
+        self.compared_yaml(v)
+            .map(|y| diff::unified(baseline_yaml, &y, "baseline (A)", &format!("variant {}", v.id)))
+    }
+
     /// How a variant relates to the baseline: `baseline`, `missing` or `differs`.
     #[must_use]
     pub fn role(&self, v: &Variant) -> &'static str {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::super::Report;
 use super::super::changes::Changes;
-use super::super::diff::{inline, yaml};
+use super::super::diff::inline;
 use super::{changes_headline, count, headline, names};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
@@ -115,12 +115,7 @@ pub fn report(r: &Report) -> String {
     }
     for o in &r.objects {
         let _ = writeln!(b, "<h2>{} {}</h2>", escape(&o.kind), escape(&o.object));
-        let base = o
-            .variants
-            .first()
-            .and_then(|v| v.content.as_ref())
-            .map(yaml)
-            .unwrap_or_default();
+        let base = o.baseline_yaml();
         for v in &o.variants {
             let role = o.role(v);
             let class = match role {
@@ -150,12 +145,12 @@ pub fn report(r: &Report) -> String {
                 }
                 b.push_str("</table>");
             }
-            if let (false, Some(c)) = (v.id == o.baseline, &v.content) {
+            if let Some(y) = o.compared_yaml(v) {
                 let _ = write!(
                     b,
                     "<details open><summary>side by side: baseline | variant {}</summary>{}</details>",
                     v.id,
-                    side_by_side(&base, &yaml(c))
+                    side_by_side(&base, &y)
                 );
             }
             b.push_str("</div>\n");

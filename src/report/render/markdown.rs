@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::super::Report;
 use super::super::changes::Changes;
-use super::super::diff::{inline, unified, yaml};
+use super::super::diff::inline;
 use super::{changes_headline, headline, names};
 
 fn cell(s: &str) -> String {
@@ -52,12 +52,7 @@ pub fn report(r: &Report) -> String {
             );
         }
         out.push('\n');
-        let base = o
-            .variants
-            .first()
-            .and_then(|v| v.content.as_ref())
-            .map(yaml)
-            .unwrap_or_default();
+        let base = o.baseline_yaml();
         for v in o.variants.iter().filter(|v| !v.differences.is_empty()) {
             let _ = writeln!(
                 out,
@@ -73,12 +68,8 @@ pub fn report(r: &Report) -> String {
                     cell(&inline(d.value.as_ref()))
                 );
             }
-            if let Some(c) = &v.content {
-                let _ = writeln!(
-                    out,
-                    "\n```diff\n{}```\n",
-                    unified(&base, &yaml(c), "baseline (A)", &format!("variant {}", v.id))
-                );
+            if let Some(d) = o.unified_diff(&base, v) {
+                let _ = writeln!(out, "\n```diff\n{d}```\n");
             }
         }
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::super::Report;
 use super::super::changes::Changes;
-use super::super::diff::{inline, unified, yaml};
+use super::super::diff::inline;
 use super::{changes_headline, count, headline, names};
 
 struct Paint(bool);
@@ -63,12 +63,7 @@ pub fn report(r: &Report, color: bool) -> String {
             p.bold(&o.object),
             count(o.variants.len(), "variant")
         );
-        let base = o
-            .variants
-            .first()
-            .and_then(|v| v.content.as_ref())
-            .map(yaml)
-            .unwrap_or_default();
+        let base = o.baseline_yaml();
         for v in &o.variants {
             let role = o.role(v);
             let _ = writeln!(
@@ -87,13 +82,8 @@ pub fn report(r: &Report, color: bool) -> String {
                     inline(d.value.as_ref())
                 );
             }
-            if let (false, Some(content)) = (v.id == o.baseline, &v.content) {
-                out.push_str(&p.diff(&unified(
-                    &base,
-                    &yaml(content),
-                    "baseline (A)",
-                    &format!("variant {}", v.id),
-                )));
+            if let Some(d) = o.unified_diff(&base, v) {
+                out.push_str(&p.diff(&d));
             }
         }
     }
