@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use muster::command::{Action, Command};
-use muster::fanout::{Fanout, Settings};
-use muster::policy::Policy;
-use muster::registry::{FleetConfig, LimitSpec, Member, Registry, kubeconfig};
-use muster::result::{ExecResult, Status};
+use muster_core::command::{Action, Command};
+use muster_core::policy::Policy;
+use muster_core::result::{ExecResult, Status};
+use muster_fleet::fanout::Fanout;
+use muster_fleet::registry::{FleetConfig, LimitSpec, Member, Registry, kubeconfig};
+use muster_fleet::settings::Settings;
 use tokio_util::sync::CancellationToken;
 
 use common::{SimProcess, start_sim};
@@ -42,7 +43,7 @@ fn registry(sim: &SimProcess, config: &FleetConfig) -> Arc<Registry> {
 }
 
 fn get_web() -> Command {
-    let mut c = Command::new(Action::Get);
+    let mut c = muster_testkit::command(Action::Get);
     c.target = Some("deploy/web".parse().unwrap());
     c.namespace = Some("shop".into());
     c
@@ -124,8 +125,8 @@ async fn main() {
     let healthy: Vec<Arc<Member>> = all.iter().filter(|m| m.name != "sim-000").cloned().collect();
     let open = Policy::parse("bench", "clusterScopedKinds: [Namespace]\n").unwrap();
     let loader = Fanout::new(setup.clone(), open, Settings::default());
-    let mut apply = Command::new(Action::Apply);
-    apply.manifests = muster::manifest::parse(
+    let mut apply = muster_testkit::command(Action::Apply);
+    apply.manifests = muster_core::manifest::parse(
         "bench",
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: 'nginx:1.27'}]}\n",
     )
@@ -155,7 +156,7 @@ async fn main() {
     println!(
         "GET deploy/web on {} clusters (concurrency {}): cold {:.0} ms (target <= 1000), warm p50 {p50:.1} ms (target <= 50), p95 {p95:.1} ms",
         members.len(),
-        muster::fanout::DEFAULT_CONCURRENCY,
+        muster_fleet::settings::DEFAULT_CONCURRENCY,
         ms(cold)
     );
 

@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use muster::command::Action;
-use muster::report::compare::{Options, build};
-use muster::report::render::{Format, report as render};
-use muster::result::{ExecResult, Object, Output, Status};
+use muster_core::command::Action;
+use muster_core::report::compare::{Options, build};
+use muster_core::report::render::{Format, report as render};
+use muster_core::result::{ExecResult, Object, Output, Status};
 use serde_json::{Value, json};
 
 fn env_usize(name: &str, default: usize) -> usize {

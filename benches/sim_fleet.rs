@@ -40,7 +40,7 @@ struct Sim {
 fn start(clusters: usize) -> (Sim, Duration) {
     let process = start_sim(clusters, None);
     let kubeconfig = &process.kubeconfig;
-    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).expect("kubeconfig")).expect("yaml");
+    let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(kubeconfig).expect("kubeconfig")).expect("yaml");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let targets = doc["clusters"]
         .as_array()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate src/sim/protobuf/schema.rs: the Kubernetes protobuf schema the simulator needs.
+"""Generate crates/sim/src/protobuf/schema.rs: the Kubernetes protobuf schema the simulator needs.
 
 kubectl sends protobuf request bodies for built-in kinds (client-go's typed clients default
 to `application/vnd.kubernetes.protobuf`). To decode them the simulator needs, for every
@@ -10,7 +10,7 @@ bindings in the `k8s-pb` crate; JSON names come from `k8s-openapi`'s serde field
 Usage (the crates only need to be in cargo's registry cache; `cargo fetch` in muster brings
 k8s-openapi, `cargo info k8s-pb@0.9.0` brings k8s-pb):
 
-    python3 hack/gen-protobuf-schema.py > src/sim/protobuf/schema.rs
+    python3 hack/gen-protobuf-schema.py > crates/sim/src/protobuf/schema.rs
 """
 
 import glob

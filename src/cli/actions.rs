@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 use super::render;
 use super::source::SourceArgs;
 use super::{CliError, exit};
-use crate::audit::{self, AuditLog, Phase};
-use crate::command::{Action, Cascade, Command};
-use crate::fanout::{Fanout, Settings};
-use crate::policy::Policy;
-use crate::result::{ExecResult, Status};
+use muster_core::command::{Action, Cascade, Command};
+use muster_core::policy::Policy;
+use muster_core::result::{ExecResult, Status};
+use muster_fleet::audit::{self, AuditLog, Phase};
+use muster_fleet::fanout::Fanout;
+use muster_fleet::settings::Settings;
 
 /// Output formats of fleet commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,38 +93,21 @@ pub struct RunArgs {
     pub audit_log: Option<PathBuf>,
 
     /// Clusters worked on at once.
-    #[arg(long, default_value_t = crate::fanout::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = muster_fleet::settings::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
 
     /// Timeout of each request (`30s`, `500ms`, `2m`; capped by the policy).
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    #[arg(long, value_parser = muster_core::duration::parse, default_value = "30s")]
     pub request_timeout: Duration,
 
     /// Deadline of the whole command, retries included.
-    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    #[arg(long, value_parser = muster_core::duration::parse, default_value = "120s")]
     pub deadline: Duration,
 
     /// Requests per call, the first included (transient failures only; never a duplicate
     /// write).
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
-}
-
-/// `30s`, `500ms`, `2m`, `1h`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s, 500ms or 2m"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
-    }
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +185,7 @@ pub struct LogsArgs {
     #[arg(long)]
     pub limit_bytes: Option<u64>,
     /// Only lines newer than this (`5m`, `1h`).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = muster_core::duration::parse)]
     pub since: Option<Duration>,
     /// The previous container's log.
     #[arg(short = 'p', long)]
@@ -227,7 +211,7 @@ pub struct ExecArgs {
 }
 
 fn with_target(action: Action, target: &str) -> Result<Command, CliError> {
-    let mut c = Command::new(action);
+    let mut c = super::new_command(action);
     c.target = Some(target.parse()?);
     Ok(c)
 }
@@ -240,9 +224,10 @@ pub async fn get(a: GetArgs) -> Result<u8, CliError> {
 }
 
 pub async fn apply(a: ApplyArgs) -> Result<u8, CliError> {
-    let mut c = Command::new(Action::Apply);
+    let mut c = super::new_command(Action::Apply);
     for f in &a.files {
-        c.manifests.extend(crate::manifest::read(f)?);
+        c.manifests
+            .extend(super::input::manifests(f, muster_core::yaml::Limits::default())?);
     }
     if c.manifests.is_empty() {
         return Err("apply: the files hold no objects".into());
@@ -324,7 +309,7 @@ async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
             }
             render::report_failures(&results);
             if let Some(path) = &args.report_out {
-                super::compare::write_report(path, &results, &crate::report::compare::Options::default())?;
+                super::compare::write_report(path, &results, &muster_core::report::compare::Options::default())?;
             }
             Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
                 exit::OK
@@ -347,7 +332,7 @@ pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Resul
         return Err(format!("--dry-run=server applies to writes, not {}", command.action).into());
     }
     let policy = match &args.policy {
-        Some(p) => Policy::load(p)?,
+        Some(p) => super::input::policy(p)?,
         None => Policy::default(),
     };
     let loaded = args.source.load().await?;
@@ -401,7 +386,7 @@ pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Resul
     let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel(256);
     let printer = tokio::spawn(async move {
         while let Some(l) = lines_rx.recv().await {
-            let l: crate::fanout::call::LogLine = l;
+            let l: muster_fleet::call::LogLine = l;
             let _ = writeln!(std::io::stdout().lock(), "[{} pod/{}] {}", l.cluster, l.pod, l.line);
         }
     });
@@ -469,18 +454,4 @@ fn confirm(command: &Command, names: &[String]) -> Result<bool, CliError> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("soon").is_err() && parse_duration("3d").is_err());
-    }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::source::SourceArgs;
 use super::{CliError, exit};
-use crate::registry::{Member, health};
+use muster_fleet::registry::{Member, health};
 
 /// How many members are probed at once.
 const PROBE_CONCURRENCY: usize = 64;
@@ -40,12 +40,12 @@ pub struct ClustersArgs {
 #[serde(rename_all = "camelCase")]
 struct View {
     name: String,
-    source: crate::registry::Source,
+    source: muster_fleet::registry::Source,
     server: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
     labels: std::collections::BTreeMap<String, String>,
-    health: crate::registry::Health,
+    health: muster_fleet::registry::Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     invalid: Option<String>,
     insecure_skip_tls_verify: bool,
@@ -141,7 +141,7 @@ pub async fn run(args: ClustersArgs) -> Result<u8, CliError> {
         ),
         Output::Yaml => print!(
             "{}",
-            serde_yaml::to_string(&members.iter().map(|m| view(m)).collect::<Vec<_>>())?
+            muster_core::yaml::to_string(&members.iter().map(|m| view(m)).collect::<Vec<_>>())?
         ),
     }
     Ok(exit::OK)

@@ -5,17 +5,17 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::actions::{Execution, RunArgs, execute};
 use super::{CliError, exit};
-use crate::command::{Action, Command};
-use crate::registry::FleetConfig;
-use crate::report::compare::{self, Options};
-use crate::report::normalize::Normalize;
-use crate::report::render::{self, Format};
-use crate::report::{Report, SCHEMA_VERSION, changes};
-use crate::result::ExecResult;
+use muster_core::command::Action;
+use muster_core::report::compare::{self, Options};
+use muster_core::report::normalize::Normalize;
+use muster_core::report::render::{self, Format};
+use muster_core::report::{Report, SCHEMA_VERSION, changes};
+use muster_core::result::ExecResult;
+use muster_fleet::registry::FleetConfig;
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -47,8 +47,8 @@ pub struct CompareArgs {
     #[arg(long)]
     pub timings: bool,
     /// Report format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Terminal)]
-    pub output: Format,
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Terminal)]
+    pub output: ReportFormat,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -75,10 +75,33 @@ pub enum ReportCommand {
 pub struct ReportDiffArgs {
     pub old: PathBuf,
     pub new: PathBuf,
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Terminal)]
-    pub output: Format,
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Terminal)]
+    pub output: ReportFormat,
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Output formats of `compare` and `report diff` (the report's own [`Format`], as flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Variants and coloured diffs for people (colour only on a terminal, never with NO_COLOR).
+    Terminal,
+    Json,
+    Yaml,
+    Markdown,
+    Html,
+}
+
+impl From<ReportFormat> for Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Terminal => Self::Terminal,
+            ReportFormat::Json => Self::Json,
+            ReportFormat::Yaml => Self::Yaml,
+            ReportFormat::Markdown => Self::Markdown,
+            ReportFormat::Html => Self::Html,
+        }
+    }
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (<https://no-color.org>).
@@ -127,7 +150,7 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
         (false, true) => Action::Get,
         (true, false) => return Err("give --logs or a command after --, not both".into()),
     };
-    let mut c = Command::new(action);
+    let mut c = super::new_command(action);
     c.target = Some(a.target.parse()?);
     c.label_selector.clone_from(&a.selector);
     c.container.clone_from(&a.container);
@@ -162,7 +185,7 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
     let mut report = compare::build(&results, &options)?;
     report.namespace = namespace;
     emit(
-        &render::report(&report, a.output, use_color() && a.out.is_none())?,
+        &render::report(&report, a.output.into(), use_color() && a.out.is_none())?,
         a.out.as_deref(),
     )?;
     Ok(if report.agrees() { exit::OK } else { exit::FAILED })
@@ -173,9 +196,9 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
 /// # Errors
 /// Unreadable, unparsable or of another schema version.
 pub fn read_report(path: &Path) -> Result<Report, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = super::input::read_text(path, muster_core::yaml::DEFAULT_MAX_BYTES)?;
     let report: Report =
-        crate::yaml::parse(&text).map_err(|e| format!("{}: not a muster report: {e}", path.display()))?;
+        muster_core::yaml::parse(&text).map_err(|e| format!("{}: not a muster report: {e}", path.display()))?;
     if report.schema_version != SCHEMA_VERSION {
         return Err(format!(
             "{}: schemaVersion {} (this muster reads {SCHEMA_VERSION})",
@@ -204,7 +227,7 @@ pub fn report(a: ReportArgs) -> Result<u8, CliError> {
     }
     let ch = changes::between(&old, &new);
     emit(
-        &render::changes(&ch, d.output, use_color() && d.out.is_none())?,
+        &render::changes(&ch, d.output.into(), use_color() && d.out.is_none())?,
         d.out.as_deref(),
     )?;
     Ok(if ch.is_empty() { exit::OK } else { exit::FAILED })

@@ -16,17 +16,18 @@ use tokio_util::sync::CancellationToken;
 use super::actions::Format as TableFormat;
 use super::compare::use_color;
 use super::{CliError, exit, render};
-use crate::command::{Action, Command};
-use crate::fanout::{Fanout, Settings};
-use crate::policy::Policy;
-use crate::registry::fleet::LabelRule;
-use crate::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
-use crate::report::compare::{self, Options};
-use crate::report::render::{self as report_render, Format};
-use crate::report::{Report, changes};
-use crate::result::ExecResult;
-use crate::sim::faults::Faults;
-use crate::sim::{Fleet, FleetOptions};
+use muster_core::command::{Action, Command};
+use muster_core::policy::Policy;
+use muster_core::report::compare::{self, Options};
+use muster_core::report::render::{self as report_render, Format};
+use muster_core::report::{Report, changes};
+use muster_core::result::ExecResult;
+use muster_fleet::fanout::Fanout;
+use muster_fleet::registry::fleet::LabelRule;
+use muster_fleet::registry::{FleetConfig, Member, Registry, Selection, health, kubeconfig};
+use muster_fleet::settings::Settings;
+use muster_sim::faults::Faults;
+use muster_sim::{Fleet, FleetOptions};
 
 /// Clusters in the demo fleet.
 const CLUSTERS: usize = 24;
@@ -90,7 +91,7 @@ impl Demo {
     }
 
     async fn compare(&self) -> Result<Report, CliError> {
-        let mut c = Command::new(Action::Get);
+        let mut c = super::new_command(Action::Get);
         c.target = Some("deploy/web".parse()?);
         c.namespace = Some("shop".into());
         let results = self.run(c, self.registry.members()).await;
@@ -105,8 +106,8 @@ impl Demo {
 async fn seed(demo: &Demo, fleet: &Fleet) -> Result<(), CliError> {
     let all = demo.registry.members();
     let apply = |yaml: String, force: bool| -> Result<Command, CliError> {
-        let mut c = Command::new(Action::Apply);
-        c.manifests = crate::manifest::parse("demo", &yaml)?;
+        let mut c = super::new_command(Action::Apply);
+        c.manifests = muster_core::manifest::parse("demo", &yaml)?;
         c.force_conflicts = force;
         Ok(c)
     };
@@ -134,7 +135,7 @@ async fn seed(demo: &Demo, fleet: &Fleet) -> Result<(), CliError> {
             return Err(format!("seeding the demo fleet failed: {:?}", r.error).into());
         }
     }
-    let mut scale = Command::new(Action::Scale);
+    let mut scale = super::new_command(Action::Scale);
     scale.target = Some("deploy/web".parse()?);
     scale.namespace = Some("shop".into());
     scale.replicas = Some(5);
@@ -220,7 +221,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
         "muster scale deploy/web --replicas 4 -n shop --cluster-selector env=stage --yes",
     );
     let staging = demo.select("env=stage")?;
-    let mut scale = Command::new(Action::Scale);
+    let mut scale = super::new_command(Action::Scale);
     scale.target = Some("deploy/web".parse()?);
     scale.namespace = Some("shop".into());
     scale.replicas = Some(4);
@@ -233,7 +234,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
         "Restart shop/web on the staging clusters",
         "muster restart deploy/web -n shop --cluster-selector env=stage --yes",
     );
-    let mut restart = Command::new(Action::Restart);
+    let mut restart = super::new_command(Action::Restart);
     restart.target = Some("deploy/web".parse()?);
     restart.namespace = Some("shop".into());
     print!(

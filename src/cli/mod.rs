@@ -3,9 +3,12 @@
 mod actions;
 mod clusters;
 mod compare;
+#[cfg(feature = "sim")]
 mod demo;
+mod input;
 mod logging;
 mod render;
+#[cfg(feature = "sim")]
 mod sim;
 mod source;
 
@@ -51,12 +54,14 @@ pub enum Command {
     /// Run a command (after `--`, never through a shell) in a pod on every selected cluster.
     Exec(actions::ExecArgs),
     /// Run muster's main job on 24 simulated clusters: fleet, compare, scale, restart, report diff.
+    #[cfg(feature = "sim")]
     Demo(demo::DemoArgs),
     /// How the selected clusters differ: an object, a kind, logs or a command's output.
     Compare(Box<compare::CompareArgs>),
     /// Saved reports: `report diff OLD.json NEW.json`.
     Report(compare::ReportArgs),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
+    #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
@@ -92,9 +97,11 @@ pub fn main() -> ExitCode {
             Command::Delete(args) => actions::delete(args).await,
             Command::Logs(args) => actions::logs(args).await,
             Command::Exec(args) => actions::exec(args).await,
+            #[cfg(feature = "sim")]
             Command::Demo(args) => demo::run(args).await,
             Command::Compare(args) => compare::run(*args).await,
             Command::Report(args) => compare::report(args),
+            #[cfg(feature = "sim")]
             Command::Sim(args) => sim::run(args).await,
             Command::Completion { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -115,6 +122,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::ERROR)
         }
     }
+}
+
+/// A new command: a fresh id, issued now (to the second; restart stamps it).
+#[must_use]
+pub fn new_command(action: muster_core::command::Action) -> muster_core::command::Command {
+    let now = jiff::Timestamp::now();
+    let issued_at = now.round(jiff::Unit::Second).unwrap_or(now).to_string();
+    muster_core::command::Command::new(uuid::Uuid::new_v4().to_string(), issued_at, action)
 }
 
 /// The error type subcommands return to [`main`].

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::CliError;
 use super::actions::Format;
-use crate::command::{Action, Command};
-use crate::registry::Member;
-use crate::result::{ExecResult, Output, Status};
+use muster_core::command::{Action, Command};
+use muster_core::result::{ExecResult, Output, Status};
+use muster_fleet::registry::Member;
 
 /// Results in `format` (sorted by cluster by the caller).
 ///
@@ -21,7 +21,7 @@ use crate::result::{ExecResult, Output, Status};
 pub fn results(results: &[ExecResult], format: Format) -> Result<String, CliError> {
     Ok(match format {
         Format::Json => serde_json::to_string_pretty(results)? + "\n",
-        Format::Yaml => serde_yaml::to_string(results)?,
+        Format::Yaml => muster_core::yaml::to_string(&results)?,
         Format::Jsonl => results
             .iter()
             .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
@@ -86,7 +86,7 @@ fn writes_table(results: &[ExecResult]) -> String {
             r.cluster.clone(),
             format!("{:?}", r.status),
             r.attempts.to_string(),
-            crate::fanout::retry::humantime(std::time::Duration::from_millis(r.duration_ms)),
+            muster_core::duration::human(std::time::Duration::from_millis(r.duration_ms)),
             text,
         ]);
     }

@@ -6,8 +6,8 @@ use clap::Args;
 use tracing::info;
 
 use super::{CliError, exit};
-use crate::sim::fleet::write_private;
-use crate::sim::{Fleet, FleetOptions, Scenario};
+use muster_sim::fleet::write_private;
+use muster_sim::{Fleet, FleetOptions, Scenario};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {

@@ -8,8 +8,8 @@ use clap::Args;
 use tracing::warn;
 
 use super::CliError;
-use crate::registry::capi::ClusterApiSource;
-use crate::registry::{FleetConfig, Member, Registry, Selection, kubeconfig};
+use muster_fleet::registry::capi::ClusterApiSource;
+use muster_fleet::registry::{FleetConfig, Member, Registry, Selection, kubeconfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {

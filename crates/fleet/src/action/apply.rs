@@ -1,0 +1,51 @@
+//! `apply`: server-side apply of each manifest, in file order, with muster's field manager;
+//! `--force-conflicts` and `--dry-run=server`. Repeating an apply changes nothing more, so
+//! it is retried. A failure says how many objects were applied before it.
+
+use kube::api::Patch;
+use serde_json::Value;
+
+use super::{Outcome, dry_run_note, patch_params, resolve};
+use crate::call::Caller;
+use crate::failure::{Failure, Idempotence};
+
+pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
+    let manifests = &c.command.manifests;
+    if manifests.is_empty() {
+        return Err(Failure::invalid("NoManifests", "apply needs objects (-f FILE)".into()));
+    }
+    let mut pp = patch_params(c, super::FIELD_MANAGER);
+    pp.force = c.command.force_conflicts;
+    let mut done = Vec::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let text = |p: &str| m.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
+        let what = format!("{kind}/{name}");
+        let progress = |f: Failure| {
+            f.within(&format!(
+                "{what} (object {} of {}, {i} applied)",
+                i + 1,
+                manifests.len()
+            ))
+        };
+        let r = resolve::kind(c, api_version, kind).await.map_err(progress)?;
+        let ns = r.namespaced.then(|| {
+            m.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(c.namespace())
+        });
+        let mut obj = m.clone();
+        if let (Some(ns), Some(meta)) = (ns, obj.get_mut("metadata").and_then(Value::as_object_mut)) {
+            meta.insert("namespace".into(), ns.into());
+        }
+        c.call(Idempotence::IdempotentWrite, |client| {
+            let api = r.api(client, ns);
+            let (pp, obj) = (&pp, &obj);
+            async move { api.patch(name, pp, &Patch::Apply(obj)).await }
+        })
+        .await
+        .map_err(|e| progress(e.failure))?;
+        done.push(format!("{}/{name} serverside-applied{}", r.display(), dry_run_note(c)));
+    }
+    Ok(Outcome::summary(&done))
+}

@@ -1,0 +1,90 @@
+//! Choosing members: by names and `*` globs (`--clusters 'prod-*,stage-1'`), by label
+//! selector (`--cluster-selector 'env=prod,region in (eu,us),!canary'`), or all.
+
+use std::sync::Arc;
+
+use muster_core::selector::{LabelSelector, SelectorError, glob_match};
+
+use super::{Member, Registry};
+
+/// Which members a command addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Names or `*` patterns; empty means every name.
+    pub names: Vec<String>,
+    pub labels: LabelSelector,
+}
+
+/// A selection that could not be parsed or selects nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error("--cluster-selector: {0}")]
+    Selector(#[from] SelectorError),
+    #[error("no cluster matches {asked}; known clusters: {known}")]
+    Empty { asked: String, known: String },
+}
+
+/// At most this many names are listed in an empty-selection error.
+const LIST_AT_MOST: usize = 20;
+
+impl Selection {
+    /// Parse `--clusters` and `--cluster-selector`.
+    ///
+    /// # Errors
+    /// [`SelectionError::Selector`] with the position of the error.
+    pub fn parse(clusters: Option<&str>, selector: Option<&str>) -> Result<Self, SelectionError> {
+        let names = clusters
+            .map(|c| {
+                c.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let labels = LabelSelector::parse(selector.unwrap_or_default())?;
+        Ok(Self { names, labels })
+    }
+
+    /// Whether a member is selected.
+    #[must_use]
+    pub fn matches(&self, m: &Member) -> bool {
+        (self.names.is_empty() || self.names.iter().any(|p| glob_match(p, &m.name)))
+            && self.labels.matches(|k| m.labels.get(k).map(String::as_str))
+    }
+
+    /// The selected members, by name.
+    ///
+    /// # Errors
+    /// [`SelectionError::Empty`] saying what was asked and what exists.
+    pub fn select(&self, registry: &Registry) -> Result<Vec<Arc<Member>>, SelectionError> {
+        let all = registry.members();
+        let chosen: Vec<Arc<Member>> = all.iter().filter(|m| self.matches(m)).cloned().collect();
+        if chosen.is_empty() {
+            let mut asked = Vec::new();
+            if !self.names.is_empty() {
+                asked.push(format!("--clusters '{}'", self.names.join(",")));
+            }
+            if !self.labels.is_empty() {
+                asked.push(format!("--cluster-selector '{}'", self.labels));
+            }
+            let mut known: Vec<&str> = all.iter().take(LIST_AT_MOST).map(|m| m.name.as_str()).collect();
+            if all.len() > LIST_AT_MOST {
+                known.push("...");
+            }
+            return Err(SelectionError::Empty {
+                asked: if asked.is_empty() {
+                    "the selection".into()
+                } else {
+                    asked.join(" and ")
+                },
+                known: if all.is_empty() {
+                    "none (no kubeconfig context or Cluster API Secret was found)".into()
+                } else {
+                    format!("{} ({} in all)", known.join(", "), all.len())
+                },
+            });
+        }
+        Ok(chosen)
+    }
+}

@@ -1,0 +1,302 @@
+//! The real kubectl against simulated clusters that behave: rollouts, scaling, restarts,
+//! waiting on conditions, logs, exec, events, and a broken image failing a rollout.
+
+use std::time::{Duration, Instant};
+
+use muster_testkit::{APP_YAML, Kubectl, TestFleet};
+
+fn setup() -> Option<(TestFleet, Kubectl)> {
+    let fleet = TestFleet::start(1);
+    let k = Kubectl::new(&fleet.kubeconfig)?;
+    k.ok(&["create", "ns", "shop"]);
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], APP_YAML);
+    Some((fleet, k))
+}
+
+fn pods(k: &Kubectl, selector: &str) -> Vec<String> {
+    k.ok(&["get", "pods", "-n", "shop", "-l", selector, "-o", "name"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn rollout_scale_restart_and_wait() {
+    let Some((_fleet, k)) = setup() else { return };
+    let out = k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=30s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let first = pods(&k, "app=web");
+    assert_eq!(first.len(), 3, "{first:?}");
+    let ready = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.status.readyReplicas}/{.status.availableReplicas}/{.status.observedGeneration}",
+    ]);
+    assert_eq!(ready, "3/3/1");
+
+    k.ok(&["scale", "deploy/web", "-n", "shop", "--replicas=5"]);
+    k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=30s"]);
+    assert_eq!(pods(&k, "app=web").len(), 5);
+    assert_eq!(
+        k.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
+
+    k.ok(&["rollout", "restart", "deploy/web", "-n", "shop"]);
+    let out = k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let rs = k.ok(&[
+        "get",
+        "rs",
+        "-n",
+        "shop",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas} {end}",
+    ]);
+    assert_eq!(
+        rs.split_whitespace().count(),
+        2,
+        "a restart makes a second ReplicaSet: {rs}"
+    );
+    assert!(
+        rs.split_whitespace().any(|r| r.ends_with("=0")) && rs.split_whitespace().any(|r| r.ends_with("=5")),
+        "{rs}"
+    );
+    let after = pods(&k, "app=web");
+    assert_eq!(after.len(), 5);
+    assert!(
+        after.iter().all(|p| !first.contains(p)),
+        "restart replaced every pod: {first:?} vs {after:?}"
+    );
+    let revision = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+    ]);
+    assert_eq!(revision, "2");
+
+    let out = k.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "-n",
+        "shop",
+        "--timeout=30s",
+    ]);
+    assert!(out.contains("condition met"), "{out}");
+    let table = k.ok(&["get", "pods", "-n", "shop", "-l", "app=web"]);
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.contains("Running") && l.contains("1/1"))
+            .count(),
+        5,
+        "{table}"
+    );
+    let events = k.ok(&["get", "events", "-n", "shop"]);
+    for reason in ["ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Started"] {
+        assert!(events.contains(reason), "no {reason} event:\n{events}");
+    }
+}
+
+#[test]
+fn broken_image_fails_the_rollout() {
+    let Some((_fleet, k)) = setup() else { return };
+    k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=30s"]);
+    k.ok(&["set", "image", "deploy/web", "-n", "shop", "web=nginx:broken"]);
+    let out = k.run(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=5s"]);
+    assert!(!out.status.success(), "a crash-looping image must not roll out");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timed out"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The old pods keep serving (maxUnavailable), the new ones crash-loop with restarts.
+    let table = k.ok(&["get", "pods", "-n", "shop", "-l", "app=web"]);
+    assert!(table.contains("CrashLoopBackOff"), "{table}");
+    let crashing = k.ok(&[
+        "get",
+        "pods",
+        "-n",
+        "shop",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.status.containerStatuses[0].lastState.terminated.exitCode}{\"\\n\"}{end}",
+    ]);
+    assert!(crashing.lines().any(|l| l == "1"), "{crashing}");
+    let events = k.ok(&["get", "events", "-n", "shop", "--field-selector", "reason=BackOff"]);
+    assert!(events.contains("Back-off restarting failed container"), "{events}");
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.availableReplicas}"
+        ]),
+        "3"
+    );
+
+    // An image that never pulls.
+    k.ok(&["run", "ghost", "-n", "shop", "--image=app:missing"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = k.ok(&[
+            "get",
+            "pod",
+            "ghost",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ]);
+        if status == "ImagePullBackOff" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ghost never reached ImagePullBackOff: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn logs_and_exec() {
+    let Some((_fleet, k)) = setup() else { return };
+    k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=30s"]);
+    let pod = pods(&k, "app=web").remove(0);
+    let tail = k.ok(&["logs", &pod, "-n", "shop", "--tail=5"]);
+    assert_eq!(tail.lines().count(), 5, "{tail}");
+    assert!(
+        tail.lines().all(|l| l.starts_with("20") && l.contains("[web]")),
+        "{tail}"
+    );
+    // The head of a log is fixed once written, so two reads agree byte for byte.
+    let head = k.ok(&["logs", &pod, "-n", "shop", "--limit-bytes=1000"]);
+    assert_eq!(head.len(), 1000);
+    assert_eq!(
+        k.ok(&["logs", &pod, "-n", "shop", "--limit-bytes=1000"]),
+        head,
+        "logs are deterministic"
+    );
+    let c = k.ok(&["logs", &pod, "-n", "shop", "-c", "web", "--tail=1", "--timestamps"]);
+    assert!(c.split_whitespace().next().unwrap().ends_with('Z'), "{c}");
+    assert!(
+        k.fails(&["logs", &pod, "-n", "shop", "-c", "nope"])
+            .contains("not valid for pod")
+    );
+
+    // Follow, bounded: new lines arrive while it runs (one per second by default).
+    let out = k
+        .command(&["logs", "-f", &pod, "-n", "shop", "--tail=1"])
+        .first_lines(2, Duration::from_secs(15));
+    assert!(out.len() >= 2, "follow streamed {out:?}");
+
+    let hi = k.run(&["exec", &pod, "-n", "shop", "--", "echo", "hi"]);
+    assert!(hi.status.success(), "{}", String::from_utf8_lossy(&hi.stderr));
+    assert_eq!(String::from_utf8_lossy(&hi.stdout), "hi\n");
+    let three = k.run(&["exec", &pod, "-n", "shop", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(three.status.code(), Some(3));
+    let env = k.ok(&["exec", "deploy/web", "-n", "shop", "--", "env"]);
+    assert!(env.lines().any(|l| l == "MODE=prod"), "{env}");
+    assert_eq!(
+        k.ok_stdin(&["exec", "-i", &pod, "-n", "shop", "--", "cat"], "from stdin\n"),
+        "from stdin\n"
+    );
+    let missing = k.run(&["exec", &pod, "-n", "shop", "--", "frobnicate"]);
+    assert_eq!(missing.status.code(), Some(127));
+}
+
+#[test]
+fn statefulsets_and_daemonsets_roll_out() {
+    let Some((_fleet, k)) = setup() else { return };
+    let manifest = r"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: postgres:16}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: shop}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: fluent-bit:3}]}
+";
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], manifest);
+    k.ok(&["rollout", "status", "sts/db", "-n", "shop", "--timeout=30s"]);
+    k.ok(&["rollout", "status", "ds/agent", "-n", "shop", "--timeout=30s"]);
+    assert_eq!(pods(&k, "app=db"), ["pod/db-0", "pod/db-1"]);
+    let nodes = k.ok(&["get", "nodes", "-o", "name"]).lines().count();
+    assert_eq!(pods(&k, "app=agent").len(), nodes);
+    k.ok(&["rollout", "restart", "sts/db", "-n", "shop"]);
+    k.ok(&["rollout", "status", "sts/db", "-n", "shop", "--timeout=60s"]);
+    let revs = k.ok(&[
+        "get",
+        "sts",
+        "db",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.status.currentRevision} {.status.updateRevision} {.status.updatedReplicas}",
+    ]);
+    let parts: Vec<&str> = revs.split_whitespace().collect();
+    assert_eq!((parts[0] == parts[1], parts[2]), (true, "2"), "{revs}");
+}
+
+/// Run a command until it has printed `n` lines (or `within` passed), then stop it.
+trait FirstLines {
+    fn first_lines(self, n: usize, within: Duration) -> Vec<String>;
+}
+
+impl FirstLines for std::process::Command {
+    fn first_lines(mut self, n: usize, within: Duration) -> Vec<String> {
+        use std::io::BufRead as _;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + within;
+        let mut lines = Vec::new();
+        while lines.len() < n {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(_) => break, // the deadline passed, or the command ended
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        lines
+    }
+}

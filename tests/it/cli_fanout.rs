@@ -1,0 +1,214 @@
+//! The fleet commands as users run them: the `muster` binary (and `kubectl muster`, the
+//! plugin) against a simulated fleet: exit codes, the `--dry-run` plan, the write
+//! confirmation, the policy, JSON output and the audit log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use muster_testkit::{APP_YAML, Kubectl, TestFleet};
+use serde_json::Value;
+
+struct Cli {
+    fleet: TestFleet,
+    audit: PathBuf,
+    app: PathBuf,
+    policy: PathBuf,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let fleet = TestFleet::start(2);
+        let audit = fleet.dir.path().join("audit/audit.log");
+        let app = fleet.dir.path().join("app.yaml");
+        std::fs::write(
+            &app,
+            format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n---\n{APP_YAML}"),
+        )
+        .unwrap();
+        let policy = fleet.dir.path().join("policy.yaml");
+        std::fs::write(&policy, "clusterScopedKinds: [Namespace]\n").unwrap();
+        Self {
+            fleet,
+            audit,
+            app,
+            policy,
+        }
+    }
+
+    fn muster(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_muster"), args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("muster runs")
+    }
+
+    fn command(&self, bin: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut c = Command::new(bin);
+        c.args(args)
+            .env("KUBECONFIG", &self.fleet.kubeconfig)
+            .env("MUSTER_AUDIT_LOG", &self.audit)
+            .env("HOME", self.fleet.dir.path())
+            .env_remove("MUSTER_POLICY")
+            .env_remove("MUSTER_FLEET")
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn writes_are_planned_confirmed_audited_and_exit_codes_tell() {
+    let cli = Cli::new();
+    let app = path(&cli.app);
+    let policy = path(&cli.policy);
+
+    // --dry-run lists the plan and touches nothing.
+    let o = cli.muster(&["apply", "-f", app, "--policy", policy, "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let plan = text(&o.stdout);
+    assert!(
+        plan.contains("would apply 4 object(s) on 2 cluster(s)") && plan.contains("sim-001"),
+        "{plan}"
+    );
+    // Without a terminal, a write to several clusters needs --yes.
+    let o = cli.muster(&["apply", "-f", app, "--policy", policy]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("pass --yes"), "{}", text(&o.stderr));
+    let o = cli.muster(&["get", "deploy/web", "-n", "shop"]);
+    assert_eq!(code(&o), 1, "nothing was created by the dry run or the refused apply");
+    assert!(
+        text(&o.stderr).contains("cluster sim-000: get deploy/web: 404 NotFound"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(cli.audit().is_empty(), "reads, plans and refusals are not writes");
+
+    // The default policy refuses a Namespace; the file policy allows it.
+    let o = cli.muster(&["apply", "-f", app, "--yes"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("ClusterScopedDenied"), "{}", text(&o.stderr));
+    let o = cli.muster(&["apply", "-f", app, "--yes", "--policy", policy]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("deployment.apps/web serverside-applied"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // JSON: one ExecResult per cluster, sorted.
+    let o = cli.muster(&["get", "deploy/web", "-n", "shop", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let results: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let clusters: Vec<&str> = results.iter().map(|r| r["cluster"].as_str().unwrap()).collect();
+    assert_eq!(clusters, ["sim-000", "sim-001"]);
+    assert_eq!(results[0]["status"], "Succeeded");
+    assert_eq!(results[0]["output"]["items"][0]["metadata"]["name"], "web");
+    let o = cli.muster(&["get", "deploy", "-n", "shop", "-o", "wide", "--clusters", "sim-001"]);
+    let table = text(&o.stdout);
+    assert!(
+        table.starts_with("CLUSTER   NAME   READY") && table.contains("nginx:1.27"),
+        "{table}"
+    );
+    assert!(!table.contains("sim-000"), "{table}");
+
+    // Exec is off in the default policy: rejected (exit 2) and audited, nothing sent.
+    let o = cli.muster(&["exec", "deploy/web", "-n", "shop", "--yes", "--", "sh", "-c", "id"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("ExecDisabled"), "{}", text(&o.stderr));
+
+    let audit = cli.audit();
+    let phases: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["phase"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("apply", "rejected"),
+            ("apply", "started"),
+            ("apply", "finished"),
+            ("exec", "rejected")
+        ]
+    );
+    let finished = &audit[2];
+    assert_eq!(finished["clusters"], serde_json::json!(["sim-000", "sim-001"]));
+    assert_eq!(finished["results"][1]["status"], "Succeeded");
+    assert!(finished["user"].as_str().is_some_and(|u| !u.is_empty()));
+    assert_eq!(finished["objects"][1], "Deployment/shop/web");
+
+    // Bad input: a clear error naming the file and document, exit 2.
+    let bad = cli.fleet.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\n",
+    )
+    .unwrap();
+    let o = cli.muster(&["apply", "-f", path(&bad), "--yes"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("bad.yaml: document 2: apiVersion is missing"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = cli.muster(&["drain", "node/x"]);
+    assert_eq!(code(&o), 2, "unknown actions are usage errors");
+}
+
+#[test]
+fn kubectl_runs_muster_as_a_plugin() {
+    let cli = Cli::new();
+    let Some(kubectl) = Kubectl::new(&cli.fleet.kubeconfig) else {
+        return;
+    };
+    let o = cli.muster(&["apply", "-f", path(&cli.app), "--yes", "--policy", path(&cli.policy)]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-muster")).parent().unwrap();
+    let search = format!("{}:{}", plugin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = kubectl
+        .command(&["muster", "get", "deploy", "-n", "shop"])
+        .env("PATH", search)
+        .env("MUSTER_AUDIT_LOG", &cli.audit)
+        .output()
+        .expect("kubectl runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("CLUSTER   NAME   READY"), "{table}");
+    assert!(
+        table.contains("sim-000   web") && table.contains("sim-001   web"),
+        "{table}"
+    );
+}
+
+#[test]
+fn shell_completions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["completion", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = text(&out.stdout);
+    assert!(
+        script.contains("_muster") && script.contains("restart"),
+        "{}",
+        &script[..200.min(script.len())]
+    );
+}
