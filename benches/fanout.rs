@@ -45,7 +45,7 @@ fn registry(sim: &SimProcess, config: &FleetConfig) -> Arc<Registry> {
 fn get_web() -> Command {
     let mut c = muster_testkit::command(Action::Get);
     c.target = Some("deploy/web".parse().unwrap());
-    c.namespace = Some("shop".into());
+    c.namespace = Some("shop".parse().expect("a namespace"));
     c
 }
 
@@ -139,9 +139,11 @@ async fn main() {
         ms(took)
     );
 
-    // 1. GET fan-out: cold (fresh registry: clients built, TLS handshakes), then warm.
+    // 1. GET fan-out: cold (fresh registry: clients built, TLS handshakes), then warm (a
+    // process that keeps its members' connections between commands, as a hub may).
     let fresh = registry(&sim, &FleetConfig::default());
-    let fanout = Fanout::new(fresh.clone(), Policy::default(), Settings::default());
+    let keep = Settings::default().release_connections(false);
+    let fanout = Fanout::new(fresh.clone(), Policy::default(), keep.clone());
     let members: Vec<Arc<Member>> = fresh.members().into_iter().filter(|m| m.name != "sim-000").collect();
     let (cold, results) = fan(&fanout, get_web(), members.clone()).await;
     assert!(results.iter().all(|r| r.status == Status::Succeeded));
@@ -164,7 +166,7 @@ async fn main() {
         let other = Fanout::new(
             fresh.clone(),
             Policy::default(),
-            Settings::default().concurrency(concurrency),
+            keep.clone().concurrency(concurrency),
         );
         let mut runs: Vec<f64> = Vec::new();
         for _ in 0..20 {

@@ -93,21 +93,44 @@ pub struct RunArgs {
     pub audit_log: Option<PathBuf>,
 
     /// Clusters worked on at once.
-    #[arg(long, default_value_t = muster_fleet::settings::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = muster_fleet::settings::DEFAULT_CONCURRENCY, value_parser = at_least_one)]
     pub concurrency: usize,
 
     /// Timeout of each request (`30s`, `500ms`, `2m`; capped by the policy).
-    #[arg(long, value_parser = muster_core::duration::parse, default_value = "30s")]
+    #[arg(long, value_parser = positive_duration, default_value = "30s")]
     pub request_timeout: Duration,
 
     /// Deadline of the whole command, retries included.
-    #[arg(long, value_parser = muster_core::duration::parse, default_value = "120s")]
+    #[arg(long, value_parser = positive_duration, default_value = "120s")]
     pub deadline: Duration,
 
     /// Requests per call, the first included (transient failures only; never a duplicate
     /// write).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+
+    /// Write even when a source (a kubeconfig file, the hub's Secrets) failed to load: by
+    /// default a write stops, since the clusters it would have reached are unknown.
+    #[arg(long)]
+    pub ignore_failed_sources: bool,
+}
+
+/// A count of at least one.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A duration of more than zero (`30s`, `500ms`, `2m`).
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = muster_core::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +155,9 @@ pub struct ApplyArgs {
     /// Take ownership of fields other managers own.
     #[arg(long)]
     pub force_conflicts: bool,
+    /// The largest manifest file read (bytes); nesting is bounded too.
+    #[arg(long, env = "MUSTER_MAX_INPUT_BYTES", default_value_t = muster_core::yaml::DEFAULT_MAX_BYTES)]
+    pub max_input_bytes: usize,
     #[command(flatten)]
     pub common: FanoutArgs,
 }
@@ -225,9 +251,9 @@ pub async fn get(a: GetArgs) -> Result<u8, CliError> {
 
 pub async fn apply(a: ApplyArgs) -> Result<u8, CliError> {
     let mut c = super::new_command(Action::Apply);
+    let limits = muster_core::yaml::Limits::default().max_bytes(a.max_input_bytes);
     for f in &a.files {
-        c.manifests
-            .extend(super::input::manifests(f, muster_core::yaml::Limits::default())?);
+        c.manifests.extend(super::input::manifests(f, limits)?);
     }
     if c.manifests.is_empty() {
         return Err("apply: the files hold no objects".into());
@@ -326,16 +352,33 @@ async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
 /// # Errors
 /// Unreadable policy, sources or audit log; a selection that matches nothing.
 pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Result<Execution, CliError> {
-    command.namespace.clone_from(&args.namespace);
+    command.namespace = args
+        .namespace
+        .as_deref()
+        .map(muster_core::name::Namespace::parse)
+        .transpose()
+        .map_err(|e| format!("-n: {e}"))?;
     command.server_dry_run = args.dry_run == DryRun::Server;
     if command.server_dry_run && !command.action.is_write() {
         return Err(format!("--dry-run=server applies to writes, not {}", command.action).into());
     }
+    // NB: path-like exec arguments in normal form, so what the policy checks is what runs.
+    command.argv = muster_core::exec_args::normalize_all(&command.argv);
+    // Everything that can be known from the request alone, before any file or cluster.
+    command.validate()?;
     let policy = match &args.policy {
         Some(p) => super::input::policy(p)?,
         None => Policy::default(),
     };
     let loaded = args.source.load().await?;
+    if command.action.is_write() && !loaded.failed.is_empty() && !args.ignore_failed_sources {
+        return Err(format!(
+            "{} source(s) failed to load, so the clusters this {} would reach are unknown; nothing was changed (--ignore-failed-sources writes to the clusters that loaded)",
+            loaded.failed.len(),
+            command.action
+        )
+        .into());
+    }
     let settings = Settings::default()
         .concurrency(args.concurrency)
         .call_timeout(args.request_timeout)

@@ -58,7 +58,7 @@ fn view(m: &Member) -> View {
         name: m.name.clone(),
         source: m.source.clone(),
         server: m.server.clone(),
-        namespace: m.namespace.clone(),
+        namespace: m.namespace.as_ref().map(ToString::to_string),
         labels: m.labels.clone(),
         health: m.health(),
         invalid: m.invalid.as_ref().map(|i| i.reason.clone()),

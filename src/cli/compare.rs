@@ -113,7 +113,7 @@ pub fn use_color() -> bool {
 /// Write `text` to `out`, or print it.
 fn emit(text: &str, out: Option<&Path>) -> Result<(), CliError> {
     match out {
-        Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()).into()),
+        Some(p) => muster_fleet::files::write_private(p, text).map_err(Into::into),
         None => {
             print!("{text}");
             Ok(())
@@ -196,7 +196,7 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
 /// # Errors
 /// Unreadable, unparsable or of another schema version.
 pub fn read_report(path: &Path) -> Result<Report, CliError> {
-    let text = super::input::read_text(path, muster_core::yaml::DEFAULT_MAX_BYTES)?;
+    let text = muster_fleet::files::read_text(path, muster_core::yaml::DEFAULT_MAX_BYTES)?;
     let report: Report =
         muster_core::yaml::parse(&text).map_err(|e| format!("{}: not a muster report: {e}", path.display()))?;
     if report.schema_version != SCHEMA_VERSION {

@@ -39,6 +39,8 @@ const MORE_REPLICAS: usize = 7;
 const EXTRA_ENV: usize = 13;
 const THROTTLED: usize = 9;
 const UNREACHABLE: usize = 22;
+/// The namespace of the demo workload.
+const SHOP: &str = "shop";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -93,10 +95,10 @@ impl Demo {
     async fn compare(&self) -> Result<Report, CliError> {
         let mut c = super::new_command(Action::Get);
         c.target = Some("deploy/web".parse()?);
-        c.namespace = Some("shop".into());
+        c.namespace = Some(SHOP.parse()?);
         let results = self.run(c, self.registry.members()).await;
         let mut report = compare::build(&results, &Options::default())?;
-        report.namespace = Some("shop".into());
+        report.namespace = Some(SHOP.into());
         print!("{}", report_render::report(&report, Format::Terminal, use_color())?);
         Ok(report)
     }
@@ -137,7 +139,7 @@ async fn seed(demo: &Demo, fleet: &Fleet) -> Result<(), CliError> {
     }
     let mut scale = super::new_command(Action::Scale);
     scale.target = Some("deploy/web".parse()?);
-    scale.namespace = Some("shop".into());
+    scale.namespace = Some(SHOP.parse()?);
     scale.replicas = Some(5);
     demo.run(scale, pick(&[MORE_REPLICAS])).await;
     let unreachable = &fleet.clusters()[UNREACHABLE];
@@ -223,7 +225,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
     let staging = demo.select("env=stage")?;
     let mut scale = super::new_command(Action::Scale);
     scale.target = Some("deploy/web".parse()?);
-    scale.namespace = Some("shop".into());
+    scale.namespace = Some(SHOP.parse()?);
     scale.replicas = Some(4);
     print!(
         "{}",
@@ -236,7 +238,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
     );
     let mut restart = super::new_command(Action::Restart);
     restart.target = Some("deploy/web".parse()?);
-    restart.namespace = Some("shop".into());
+    restart.namespace = Some(SHOP.parse()?);
     print!(
         "{}",
         render::results(&demo.run(restart, staging).await, TableFormat::Table)?
@@ -255,14 +257,12 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
     for (stem, r) in [("before", &before), ("after", &after)] {
         for (ext, format) in [("json", Format::Json), ("md", Format::Markdown), ("html", Format::Html)] {
             let path = out.join(format!("{stem}.{ext}"));
-            std::fs::write(&path, report_render::report(r, format, false)?)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            muster_fleet::files::write_private(&path, &report_render::report(r, format, false)?)?;
         }
     }
     for (ext, format) in [("json", Format::Json), ("md", Format::Markdown), ("html", Format::Html)] {
         let path = out.join(format!("changes.{ext}"));
-        std::fs::write(&path, report_render::changes(&ch, format, false)?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        muster_fleet::files::write_private(&path, &report_render::changes(&ch, format, false)?)?;
     }
     println!(
         "\nmuster demo: done in {:.1}s. Reports: {dir}/{{before,after,changes}}.{{json,md,html}}; try `muster report diff {dir}/before.json {dir}/after.json` or open {dir}/after.html",

@@ -302,9 +302,9 @@ pub fn plan(command: &Command, members: &[Arc<Member>]) -> String {
             m.name.clone(),
             command
                 .namespace
-                .clone()
-                .or(m.namespace.clone())
-                .unwrap_or_else(|| "default".into()),
+                .as_ref()
+                .or(m.namespace.as_ref())
+                .map_or_else(|| "default".into(), ToString::to_string),
             m.server.clone(),
             if m.invalid.is_some() {
                 "Invalid".into()

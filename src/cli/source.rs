@@ -41,6 +41,10 @@ pub struct SourceArgs {
     /// Label selector over cluster labels (`env=prod,region in (eu,us),!canary`).
     #[arg(long = "cluster-selector", global = true)]
     pub cluster_selector: Option<String>,
+
+    /// Let a `*` pattern of --clusters match no cluster (an exact name never may).
+    #[arg(long, global = true)]
+    pub allow_unmatched: bool,
 }
 
 /// The loaded registry, the fleet file, and the selected members.
@@ -48,6 +52,8 @@ pub struct Loaded {
     pub registry: Arc<Registry>,
     pub fleet: FleetConfig,
     pub members: Vec<Arc<Member>>,
+    /// Sources that could not be read (already reported on stderr).
+    pub failed: Vec<String>,
 }
 
 /// A source that could not be read, with `--strict`.
@@ -69,7 +75,8 @@ impl SourceArgs {
             .transpose()?
             .unwrap_or_default();
         // NB: parse the selection before reading anything: a typo fails fast.
-        let selection = Selection::parse(self.clusters.as_deref(), self.cluster_selector.as_deref())?;
+        let selection = Selection::parse(self.clusters.as_deref(), self.cluster_selector.as_deref())?
+            .allow_unmatched(self.allow_unmatched);
         let explicit: Vec<PathBuf> = self.kubeconfig.iter().chain(&fleet.kubeconfigs).cloned().collect();
         let files = kubeconfig::paths(
             &explicit,
@@ -123,6 +130,7 @@ impl SourceArgs {
             registry,
             fleet,
             members,
+            failed,
         })
     }
 }

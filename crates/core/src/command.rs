@@ -8,6 +8,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kinds;
+use crate::name::{Name, Namespace, check_container};
+use crate::selector::LabelSelector;
+
 /// The seven actions muster runs. Any other word is rejected when parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,12 +78,27 @@ impl FromStr for Action {
 }
 
 /// What an action addresses, as typed: `deploy/web`, `deployments.apps`, `pod/x`, `cm`.
+/// Serialised as that text and parsed back, so a target from the wire is validated too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Target {
-    /// The resource as written (a kind, plural, short name, optionally `.group`); resolved
-    /// against each cluster's discovery by the action.
+    /// The resource as written (a kind, plural, short name, optionally `.group`), lowercase;
+    /// resolved against each cluster's discovery by the action.
     pub resource: String,
-    pub name: Option<String>,
+    pub name: Option<Name>,
+}
+
+impl TryFrom<String> for Target {
+    type Error = TargetError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> Self {
+        t.to_string()
+    }
 }
 
 /// A target that cannot be parsed.
@@ -93,30 +112,30 @@ pub struct TargetError {
 impl FromStr for Target {
     type Err = TargetError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why: &str| TargetError {
+        let err = |why: String| TargetError {
             input: s.to_string(),
-            why: why.to_string(),
+            why,
         };
         let (resource, name) = match s.split_once('/') {
             Some((r, n)) => (r, Some(n)),
             None => (s, None),
         };
-        let ok = |x: &str| {
-            !x.is_empty()
-                && x.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        };
-        if !ok(resource) {
-            return Err(err("expected RESOURCE or RESOURCE/NAME, e.g. deploy/web"));
+        let word = !resource.is_empty()
+            && resource.len() <= 253
+            && resource
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            && !resource.starts_with('.')
+            && !resource.ends_with('.');
+        if !word {
+            return Err(err("expected RESOURCE or RESOURCE/NAME, e.g. deploy/web".into()));
         }
-        if let Some(n) = name
-            && (!ok(n) || n.contains('/'))
-        {
-            return Err(err("the name must be a DNS-1123 name"));
-        }
+        let name = name
+            .map(|n| Name::parse(n).map_err(|e| err(format!("the name {}", e.why))))
+            .transpose()?;
         Ok(Self {
             resource: resource.to_ascii_lowercase(),
-            name: name.map(String::from),
+            name,
         })
     }
 }
@@ -155,7 +174,7 @@ pub struct Command {
     pub target: Option<Target>,
     /// The request's namespace (a member's kubeconfig default applies when absent).
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Namespace>,
     #[serde(default)]
     pub all_namespaces: bool,
     /// `-l`: a label selector over the objects (get, delete, logs of a kind).
@@ -240,6 +259,179 @@ impl Command {
     }
 }
 
+/// A command that can never run as given, found before any cluster is touched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct CommandError {
+    /// The field at fault (`target`, `namespace`, `manifests[2].metadata.namespace`, ...).
+    pub field: String,
+    pub message: String,
+}
+
+impl CommandError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A stable short label.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        "InvalidCommand"
+    }
+}
+
+/// Kinds `restart` accepts.
+pub const RESTARTABLE: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+/// Built-in kinds `scale` accepts (custom resources with a scale subresource also do).
+pub const SCALABLE: &[&str] = &["Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"];
+/// Built-in kinds whose pods `logs` and `exec` address.
+pub const WITH_PODS: &[&str] = &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"];
+
+impl Command {
+    /// Check what can be checked without a cluster: the fields the action needs, the
+    /// label selector, container and object names, each manifest's namespace against the
+    /// command's (as kubectl refuses a mismatch), and the kinds an action can address.
+    ///
+    /// # Errors
+    /// The first [`CommandError`], naming the field.
+    pub fn validate(&self) -> Result<(), CommandError> {
+        let action = self.action;
+        if action == Action::Apply {
+            if self.target.is_some() {
+                return Err(CommandError::new("target", "apply takes manifests, not a target"));
+            }
+            if self.manifests.is_empty() {
+                return Err(CommandError::new("manifests", "apply needs at least one object"));
+            }
+        } else if !self.manifests.is_empty() {
+            return Err(CommandError::new(
+                "manifests",
+                format!("{action} takes a target, not manifests"),
+            ));
+        }
+        for (i, m) in self.manifests.iter().enumerate() {
+            self.check_manifest(i, m)?;
+        }
+        let builtin = self.target.as_ref().and_then(|t| kinds::lookup(&t.resource));
+        let kind = builtin.map(|b| b.kind);
+        if action != Action::Apply {
+            let Some(target) = &self.target else {
+                return Err(CommandError::new(
+                    "target",
+                    format!("{action} needs a target such as deploy/web"),
+                ));
+            };
+            let needs_name = matches!(action, Action::Scale | Action::Restart | Action::Exec)
+                || (action == Action::Logs && kind != Some("Pod"))
+                || (action == Action::Delete && self.label_selector.is_none());
+            if needs_name && target.name.is_none() {
+                return Err(CommandError::new(
+                    "target",
+                    format!(
+                        "{action} needs RESOURCE/NAME, e.g. deploy/web{}",
+                        if action == Action::Delete { ", or -l" } else { "" }
+                    ),
+                ));
+            }
+            let allowed: Option<&[&str]> = match action {
+                Action::Restart => Some(RESTARTABLE),
+                Action::Scale => Some(SCALABLE),
+                Action::Logs | Action::Exec => Some(WITH_PODS),
+                _ => None,
+            };
+            if let Some(allowed) = allowed {
+                // NB: a custom resource's kind is known only to its cluster; restart stamps a
+                // pod template, which only the built-in workloads have.
+                let fits = match kind {
+                    Some(k) => allowed.contains(&k),
+                    None => action == Action::Scale,
+                };
+                if !fits {
+                    let names: Vec<String> = allowed.iter().map(|k| k.to_ascii_lowercase()).collect();
+                    return Err(CommandError::new(
+                        "target",
+                        format!("{action} cannot address {target}: it takes {}", names.join(", ")),
+                    ));
+                }
+            }
+        }
+        if let Some(sel) = &self.label_selector {
+            LabelSelector::parse(sel).map_err(|e| CommandError::new("labelSelector", e.to_string()))?;
+        }
+        if self.all_namespaces && action != Action::Get {
+            return Err(CommandError::new(
+                "allNamespaces",
+                format!("{action} works in one namespace"),
+            ));
+        }
+        if let Some(c) = &self.container {
+            check_container(c).map_err(|e| CommandError::new("container", e.to_string()))?;
+        }
+        match action {
+            Action::Scale if self.replicas.is_none_or(|r| r < 0) => {
+                return Err(CommandError::new("replicas", "scale needs replicas of 0 or more"));
+            }
+            Action::Exec if self.argv.is_empty() => {
+                return Err(CommandError::new("argv", "exec needs a command"));
+            }
+            _ => {}
+        }
+        if let Some(i) = self.argv.iter().position(|a| a.contains('\0')) {
+            return Err(CommandError::new(
+                format!("argv[{i}]"),
+                "an argument may not contain a NUL byte",
+            ));
+        }
+        if self.timeout_seconds == Some(0) {
+            return Err(CommandError::new("timeoutSeconds", "must be more than 0"));
+        }
+        if self.issued_at.parse::<jiff::Timestamp>().is_err() {
+            return Err(CommandError::new(
+                "issuedAt",
+                format!("{:?} is not an RFC 3339 time", self.issued_at),
+            ));
+        }
+        if self.id.is_empty() || self.id.len() > 253 || self.id.chars().any(char::is_control) {
+            return Err(CommandError::new("id", "must be 1 to 253 printable characters"));
+        }
+        Ok(())
+    }
+
+    fn check_manifest(&self, i: usize, m: &Value) -> Result<(), CommandError> {
+        let field = |f: &str| format!("manifests[{i}].{f}");
+        for f in ["apiVersion", "kind"] {
+            if m.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
+                return Err(CommandError::new(field(f), "is missing"));
+            }
+        }
+        let name = m.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        Name::parse(name).map_err(|e| CommandError::new(field("metadata.name"), e.to_string()))?;
+        let Some(ns) = m.pointer("/metadata/namespace") else {
+            return Ok(());
+        };
+        let ns = ns
+            .as_str()
+            .ok_or_else(|| CommandError::new(field("metadata.namespace"), "must be a string"))?;
+        let ns = Namespace::parse(ns).map_err(|e| CommandError::new(field("metadata.namespace"), e.to_string()))?;
+        if let Some(want) = &self.namespace
+            && *want != ns
+        {
+            return Err(CommandError::new(
+                field("metadata.namespace"),
+                format!(
+                    "the namespace from the provided object {:?} does not match the namespace {:?}. You must pass '--namespace={ns}' to perform this operation.",
+                    ns.as_str(),
+                    want.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +453,7 @@ mod tests {
             "deploy/web".parse::<Target>().unwrap(),
             Target {
                 resource: "deploy".into(),
-                name: Some("web".into())
+                name: Some(Name::parse("web").unwrap())
             }
         );
         assert_eq!(
@@ -269,7 +461,18 @@ mod tests {
             "deployments.apps"
         );
         assert_eq!("cm".parse::<Target>().unwrap().name, None);
-        for bad in ["", "/web", "deploy/", "deploy/a/b", "de ploy/x", "deploy/we$b"] {
+        for bad in [
+            "",
+            "/web",
+            "deploy/",
+            "deploy/a/b",
+            "de ploy/x",
+            "deploy/..",
+            "deploy/a%2Fb",
+            "cm/x?watch=true",
+            ".deploy/x",
+            "deploy/a b",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad:?}");
         }
         let c = Command::new("c-1", "2026-11-25T12:00:00Z", Action::Get);

@@ -5,8 +5,10 @@
 
 pub mod command;
 pub mod duration;
+pub mod exec_args;
 pub mod kinds;
 pub mod manifest;
+pub mod name;
 pub mod policy;
 pub mod report;
 pub mod result;

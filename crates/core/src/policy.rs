@@ -9,13 +9,108 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::{Action, Command};
+use crate::exec_args;
+use crate::name::Namespace;
 use crate::result::{ExecError, ExecResult, Output, Status};
 use crate::selector::{check_scope, glob_match, scope_matches};
 
 /// Programs that run arbitrary code and are denied for exec unless the policy names them.
 const SHELLS_AND_INTERPRETERS: &[&str] = &[
-    "sh", "bash", "zsh", "dash", "ash", "ksh", "csh", "tcsh", "fish", "busybox", "python", "python2", "python3",
-    "perl", "ruby", "node", "php", "lua", "env", "xargs", "nsenter", "chroot",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ash",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "busybox",
+    "toybox",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "deno",
+    "bun",
+    "php",
+    "lua",
+    "luajit",
+    "tclsh",
+    "wish",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "jshell",
+    "pwsh",
+    "osascript",
+    "expect",
+    "gdb",
+    "vi",
+    "vim",
+    "nvim",
+    "emacs",
+    "ed",
+    "ex",
+];
+
+/// Programs that run other programs (or commands of their own). Denied like shells unless the
+/// policy lists them WITH argument patterns: listed bare, `env sh` or `find / -exec sh` would
+/// walk out of the allowlist.
+const WRAPPERS: &[&str] = &[
+    "env",
+    "xargs",
+    "nice",
+    "nohup",
+    "timeout",
+    "stdbuf",
+    "setsid",
+    "sudo",
+    "su",
+    "doas",
+    "runuser",
+    "chroot",
+    "nsenter",
+    "unshare",
+    "strace",
+    "ltrace",
+    "ionice",
+    "chrt",
+    "taskset",
+    "flock",
+    "watch",
+    "parallel",
+    "script",
+    "find",
+    "time",
+    "command",
+    "exec",
+    "sed",
+    "tar",
+    "git",
+    "less",
+    "more",
+    "man",
+    "ssh",
+    "rsync",
+    "make",
+    "crontab",
+    "at",
+    "systemd-run",
+    "kubectl",
+    "docker",
+    "crictl",
+    "ctr",
+    "nerdctl",
+    "socat",
+    "nc",
+    "ncat",
+    "openssl",
 ];
 
 /// The whole policy file.
@@ -106,8 +201,9 @@ impl Default for Caps {
 #[error("cluster {cluster}: {action} {target}: {message}")]
 pub struct Violation {
     /// Stable label: `ActionNotAllowed`, `ExecDisabled`, `ExecCommandNotAllowed`,
-    /// `ExecShellDenied`, `NamespaceNotAllowed`, `ProtectedNamespace`, `ClusterScopedDenied`,
-    /// `AllNamespacesDenied`, `CapExceeded`.
+    /// `ExecShellDenied`, `ExecWrapperDenied`, `NamespaceNotAllowed`, `ProtectedNamespace`,
+    /// `ClusterScopedDenied`, `ScopeUnknown`, `AllNamespacesDenied`, `CapExceeded`,
+    /// `InvalidCommand`.
     pub rule: &'static str,
     pub cluster: String,
     pub action: Action,
@@ -151,7 +247,21 @@ pub struct PolicyError {
 pub struct ClusterRef<'a> {
     pub name: &'a str,
     pub labels: &'a BTreeMap<String, String>,
-    pub default_namespace: Option<&'a str>,
+    pub default_namespace: Option<&'a Namespace>,
+}
+
+/// What a write resolved to on one cluster, by its discovery: checked again before the write.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'a> {
+    pub kind: &'a str,
+    /// Empty for the core group.
+    pub group: &'a str,
+    /// `None` when the cluster did not say (fails closed).
+    pub namespaced: Option<bool>,
+    /// The namespace the write goes to (`None` for a cluster-scoped object).
+    pub namespace: Option<&'a Namespace>,
+    /// `Kind/name` or `deployment.apps/web`, for messages.
+    pub what: &'a str,
 }
 
 impl Policy {
@@ -200,6 +310,7 @@ impl Policy {
             target: target.clone(),
             message,
         };
+        cmd.validate().map_err(|e| deny("InvalidCommand", e.to_string()))?;
         if !self.actions.contains(&cmd.action) {
             return Err(deny(
                 "ActionNotAllowed",
@@ -235,12 +346,13 @@ impl Policy {
             ));
         }
         // Every namespace the command touches, with what touches it.
+        let default_ns = Namespace::default_namespace();
         let request_ns = cmd
             .namespace
-            .as_deref()
+            .as_ref()
             .or(cluster.default_namespace)
-            .unwrap_or("default");
-        let mut touched: Vec<(String, String)> = Vec::new();
+            .unwrap_or(&default_ns);
+        let mut touched: Vec<(Namespace, String)> = Vec::new();
         let builtin = cmd.target.as_ref().and_then(|t| crate::kinds::lookup(&t.resource));
         if let Some(b) = builtin.filter(|b| !b.namespaced && cmd.action.is_write())
             && !self.cluster_scoped_kinds.iter().any(|k| k == b.kind)
@@ -252,7 +364,7 @@ impl Policy {
         }
         if cmd.manifests.is_empty() {
             if !cmd.all_namespaces && builtin.is_none_or(|b| b.namespaced) {
-                touched.push((request_ns.to_string(), target.clone()));
+                touched.push((request_ns.clone(), target.clone()));
             }
         } else {
             for m in &cmd.manifests {
@@ -268,33 +380,109 @@ impl Policy {
                     }
                     continue;
                 }
-                let ns = m
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or(request_ns);
-                touched.push((ns.to_string(), what));
+                // NB: validated above; a manifest without a namespace goes to the request's.
+                let ns = match m.pointer("/metadata/namespace").and_then(Value::as_str) {
+                    Some(ns) => Namespace::parse(ns).map_err(|e| deny("InvalidCommand", e.to_string()))?,
+                    None => request_ns.clone(),
+                };
+                touched.push((ns, what));
             }
         }
         for (ns, what) in touched {
-            if cmd.action.is_write() && self.protected_namespaces.iter().any(|p| glob_match(p, &ns)) {
-                return Err(deny(
-                    "ProtectedNamespace",
-                    format!("{what} is in namespace {ns}, which the policy protects from writes"),
-                ));
-            }
-            if let Some(allow) = allowed
-                && !allow.iter().any(|p| glob_match(p, &ns))
-            {
-                return Err(deny(
-                    "NamespaceNotAllowed",
-                    format!(
-                        "{what} is in namespace {ns}, outside the allowed set [{}]",
-                        allow.join(", ")
-                    ),
-                ));
-            }
+            self.check_namespace(cmd.action, &ns, &what, allowed)
+                .map_err(|(rule, m)| deny(rule, m))?;
         }
         Ok(())
+    }
+
+    fn check_namespace(
+        &self,
+        action: Action,
+        ns: &Namespace,
+        what: &str,
+        allowed: Option<&[String]>,
+    ) -> Result<(), (&'static str, String)> {
+        if action.is_write() && self.protected_namespaces.iter().any(|p| glob_match(p, ns.as_str())) {
+            return Err((
+                "ProtectedNamespace",
+                format!("{what} is in namespace {ns}, which the policy protects from writes"),
+            ));
+        }
+        if let Some(allow) = allowed
+            && !allow.iter().any(|p| glob_match(p, ns.as_str()))
+        {
+            return Err((
+                "NamespaceNotAllowed",
+                format!(
+                    "{what} is in namespace {ns}, outside the allowed set [{}]",
+                    allow.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Check one write again on what the cluster's discovery resolved it to (its kind, group
+    /// and scope), just before it is sent: a custom resource may be cluster-scoped where the
+    /// request alone could not tell. An unknown scope fails closed.
+    ///
+    /// # Errors
+    /// The [`Violation`].
+    pub fn check_resolved(
+        &self,
+        cmd: &Command,
+        cluster: &ClusterRef<'_>,
+        object: &Resolved<'_>,
+    ) -> Result<(), Violation> {
+        let deny = |rule: &'static str, message: String| Violation {
+            rule,
+            cluster: cluster.name.to_string(),
+            action: cmd.action,
+            target: cmd.target_text(),
+            message,
+        };
+        if !cmd.action.is_write() {
+            return Ok(());
+        }
+        match (object.namespaced, object.namespace) {
+            (None, _) => Err(deny(
+                "ScopeUnknown",
+                format!(
+                    "{}: the cluster did not say whether {} is namespaced; muster does not write what it cannot scope",
+                    object.what, object.kind
+                ),
+            )),
+            (Some(false), _) => {
+                let allowed = self.cluster_scoped_kinds.iter().any(|k| {
+                    k == object.kind || (!object.group.is_empty() && *k == format!("{}.{}", object.kind, object.group))
+                });
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(deny(
+                        "ClusterScopedDenied",
+                        format!(
+                            "{} is cluster-scoped on this cluster ({}{}) and the policy allows no {}",
+                            object.what,
+                            object.kind,
+                            if object.group.is_empty() {
+                                String::new()
+                            } else {
+                                format!(".{}", object.group)
+                            },
+                            object.kind
+                        ),
+                    ))
+                }
+            }
+            (Some(true), None) => Err(deny(
+                "ScopeUnknown",
+                format!("{}: a namespaced write without a namespace", object.what),
+            )),
+            (Some(true), Some(ns)) => self
+                .check_namespace(cmd.action, ns, object.what, self.allowed_namespaces(cluster))
+                .map_err(|(rule, m)| deny(rule, m)),
+        }
     }
 
     fn check_exec(&self, cmd: &Command) -> Result<(), (&'static str, String)> {
@@ -306,11 +494,17 @@ impl Policy {
         };
         let rule = self.exec.allow.iter().find(|r| r.command == *program);
         let base = program.rsplit('/').next().unwrap_or(program);
-        let base = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let base = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
         if rule.is_none() && SHELLS_AND_INTERPRETERS.contains(&base) {
             return Err((
                 "ExecShellDenied",
                 format!("{program} runs arbitrary code and is not listed in the policy"),
+            ));
+        }
+        if WRAPPERS.contains(&base) && rule.is_none_or(|r| r.args.is_none()) {
+            return Err((
+                "ExecWrapperDenied",
+                format!("{program} runs other programs; the policy must list it with argument patterns"),
             ));
         }
         let rule = rule.ok_or_else(|| {
@@ -319,8 +513,14 @@ impl Policy {
                 format!("{program} is not in the policy's exec allowlist"),
             )
         })?;
+        if let Some(bad) = args.iter().find(|a| exec_args::normalize(a) != **a) {
+            return Err((
+                "ExecCommandNotAllowed",
+                format!("argument {bad:?} of {program} has '.' or '..' segments or repeated slashes"),
+            ));
+        }
         if let Some(patterns) = &rule.args
-            && let Some(bad) = args.iter().find(|a| !patterns.iter().any(|p| glob_match(p, a)))
+            && let Some(bad) = args.iter().find(|a| !patterns.iter().any(|p| exec_args::matches(p, a)))
         {
             return Err((
                 "ExecCommandNotAllowed",
@@ -351,7 +551,13 @@ mod tests {
     fn cmd(action: Action, target: &str, ns: &str) -> Command {
         let mut c = Command::new("c-1", "2026-11-25T12:00:00Z", action);
         c.target = Some(target.parse().unwrap());
-        c.namespace = Some(ns.into());
+        c.namespace = Some(ns.parse().unwrap());
+        if action == Action::Scale {
+            c.replicas = Some(2);
+        }
+        if action == Action::Exec {
+            c.argv = vec!["echo".into()];
+        }
         c
     }
 
@@ -434,13 +640,13 @@ mod tests {
         let labels = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let apply = |docs: Vec<Value>| {
             let mut c = Command::new("c-1", "2026-11-25T12:00:00Z", Action::Apply);
-            c.namespace = Some("shop".into());
+            c.namespace = Some("shop".parse().unwrap());
             c.manifests = docs;
             p.check(&c, &cluster("prod-1", &labels))
         };
-        let cm = json!({"kind": "ConfigMap", "metadata": {"name": "a"}});
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
         assert_eq!(apply(vec![cm.clone()]), Ok(()));
-        let crb = json!({"kind": "ClusterRoleBinding", "metadata": {"name": "sneaky-admin"}});
+        let crb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "sneaky-admin"}});
         let v = apply(vec![cm.clone(), crb]).unwrap_err();
         assert_eq!(v.rule, "ClusterScopedDenied");
         assert!(
@@ -448,9 +654,14 @@ mod tests {
                 .contains("cluster prod-1: apply 2 object(s): ClusterRoleBinding/sneaky-admin"),
             "{v}"
         );
-        let secret = json!({"kind": "Secret", "metadata": {"name": "s", "namespace": "billing"}});
-        assert_eq!(apply(vec![cm, secret]).unwrap_err().rule, "NamespaceNotAllowed");
-        let ns = json!({"kind": "Namespace", "metadata": {"name": "new"}});
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "billing"}});
+        let mut billing = Command::new("c-1", "2026-11-25T12:00:00Z", Action::Apply);
+        billing.manifests = vec![cm.clone(), secret];
+        assert_eq!(
+            p.check(&billing, &cluster("prod-1", &labels)).unwrap_err().rule,
+            "NamespaceNotAllowed"
+        );
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "new"}});
         assert_eq!(apply(vec![ns]).unwrap_err().rule, "ClusterScopedDenied");
     }
 

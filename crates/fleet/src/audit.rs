@@ -175,7 +175,7 @@ impl AuditLog {
             command_id: command.id.clone(),
             action: command.action,
             target: command.target_text(),
-            namespace: command.namespace.clone(),
+            namespace: command.namespace.as_ref().map(ToString::to_string),
             objects: command.manifests.iter().map(object_name).collect(),
             argv: crate::redact::argv(&command.argv),
             server_dry_run: command.server_dry_run,
@@ -224,7 +224,7 @@ mod tests {
         let path = dir.path().join("state/muster/audit.log");
         let log = AuditLog::open(&path, "alice".into()).unwrap();
         let mut cmd = Command::new("c-1", "2026-11-25T12:00:00Z", Action::Apply);
-        cmd.namespace = Some("shop".into());
+        cmd.namespace = Some("shop".parse().unwrap());
         cmd.manifests = vec![json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "db", "namespace": "shop"},
             "stringData": {"password": "hunter2-very-secret"}})];

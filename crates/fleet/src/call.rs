@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use muster_core::command::Command;
+use muster_core::name::Namespace;
+use muster_core::policy::{ClusterRef, Policy, Resolved as ResolvedObject};
+use muster_core::result::Status;
 
 use crate::discovery::DiscoveryCache;
 use crate::failure::{Failure, Idempotence, backoff, classify};
@@ -32,6 +35,8 @@ pub struct Caller {
     pub registry: Arc<Registry>,
     pub client: kube::Client,
     pub command: Arc<Command>,
+    /// Checked again on what discovery resolved, before every write.
+    pub policy: Arc<Policy>,
     pub settings: Arc<Settings>,
     /// When the whole command must be done.
     pub deadline: Instant,
@@ -43,25 +48,34 @@ pub struct Caller {
     attempts: AtomicU32,
 }
 
+/// What every caller of one fan-out engine shares: the registry (for the fleet-wide
+/// limit), the policy, the settings and the discovery cache.
+#[derive(Clone)]
+pub struct Shared {
+    pub registry: Arc<Registry>,
+    pub policy: Arc<Policy>,
+    pub settings: Arc<Settings>,
+    pub discovery: Arc<DiscoveryCache>,
+}
+
 impl Caller {
     #[must_use]
     pub fn new(
         member: Arc<Member>,
-        registry: Arc<Registry>,
         client: kube::Client,
         command: Arc<Command>,
-        settings: Arc<Settings>,
+        shared: Shared,
         deadline: Instant,
-        discovery: Arc<DiscoveryCache>,
     ) -> Self {
         Self {
             member,
-            registry,
+            registry: shared.registry,
             client,
             command,
-            settings,
+            policy: shared.policy,
+            settings: shared.settings,
             deadline,
-            discovery,
+            discovery: shared.discovery,
             log_lines: None,
             attempts: AtomicU32::new(0),
         }
@@ -76,12 +90,29 @@ impl Caller {
     /// The namespace requests go to: the command's, else the member's default, else
     /// `default` (as kubectl does).
     #[must_use]
-    pub fn namespace(&self) -> &str {
+    pub fn namespace(&self) -> &Namespace {
+        static DEFAULT: std::sync::LazyLock<Namespace> = std::sync::LazyLock::new(Namespace::default_namespace);
         self.command
             .namespace
-            .as_deref()
-            .or(self.member.namespace.as_deref())
-            .unwrap_or("default")
+            .as_ref()
+            .or(self.member.namespace.as_ref())
+            .unwrap_or(&DEFAULT)
+    }
+
+    /// Check a write against the policy again, on what this cluster's discovery resolved
+    /// (kind, group, scope) and the namespace it goes to, before it is sent.
+    ///
+    /// # Errors
+    /// A `Rejected` failure with the policy's rule as its reason.
+    pub fn authorize(&self, object: &ResolvedObject<'_>) -> Result<(), Failure> {
+        let cluster = ClusterRef {
+            name: &self.member.name,
+            labels: &self.member.labels,
+            default_namespace: self.member.namespace.as_ref(),
+        };
+        self.policy
+            .check_resolved(&self.command, &cluster, object)
+            .map_err(|v| Failure::local(Status::Rejected, v.rule, v.message, false))
     }
 
     /// Requests sent so far, retries included.

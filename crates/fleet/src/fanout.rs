@@ -19,7 +19,7 @@ use muster_core::policy::{ClusterRef, Policy, Violation};
 use muster_core::result::{ExecError, ExecResult, Output, Status};
 
 use crate::action;
-use crate::call::{Caller, LogLine};
+use crate::call::{Caller, LogLine, Shared};
 use crate::discovery::DiscoveryCache;
 use crate::failure::Failure;
 use crate::registry::{HealthState, Member, Registry, health};
@@ -70,7 +70,7 @@ impl Fanout {
                     &ClusterRef {
                         name: &m.name,
                         labels: &m.labels,
-                        default_namespace: m.namespace.as_deref(),
+                        default_namespace: m.namespace.as_ref(),
                     },
                 )
             })
@@ -205,19 +205,17 @@ impl Task {
                 false,
             ));
         }
-        let client = match member.client().await {
+        let client = match member.client_by(Some(self.deadline)).await {
             Ok(c) => c,
             Err(e) => return early(Failure::local(Status::Failed, e.label(), e.to_string(), false)),
         };
-        let mut caller = Caller::new(
-            member.clone(),
-            self.fanout.registry.clone(),
-            client,
-            command.clone(),
-            self.fanout.settings.clone(),
-            self.deadline,
-            self.fanout.discovery.clone(),
-        );
+        let shared = Shared {
+            registry: self.fanout.registry.clone(),
+            policy: self.fanout.policy.clone(),
+            settings: self.fanout.settings.clone(),
+            discovery: self.fanout.discovery.clone(),
+        };
+        let mut caller = Caller::new(member.clone(), client, command.clone(), shared, self.deadline);
         caller.log_lines = self.log_lines.clone();
         let outcome = tokio::select! {
             biased;
@@ -225,7 +223,12 @@ impl Task {
             () = tokio::time::sleep_until(self.deadline) => Err(Failure::deadline()),
             r = action::run(&caller) => r,
         };
-        finish(command, &member.name, started, caller.attempts(), outcome)
+        let attempts = caller.attempts();
+        drop(caller);
+        if self.fanout.settings.release_connections {
+            member.release().await;
+        }
+        finish(command, &member.name, started, attempts, outcome)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod call;
 pub mod discovery;
 pub mod failure;
 pub mod fanout;
+pub mod files;
 pub mod redact;
 pub mod registry;
 pub mod settings;

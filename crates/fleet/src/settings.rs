@@ -22,6 +22,10 @@ pub struct Settings {
     pub max_output_bytes: u64,
     /// Probe the selected members first; those that fail are `Unreachable` at once.
     pub probe: bool,
+    /// Drop a member's client (and its idle connections) when its part is done, so open
+    /// connections are bounded by `concurrency`, not by the fleet size. Off only where the
+    /// same process sends the next command to the same members at once (a warm benchmark).
+    pub release_connections: bool,
 }
 
 /// Defaults.
@@ -40,6 +44,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(5),
             max_output_bytes: 1024 * 1024,
             probe: false,
+            release_connections: true,
         }
     }
 }
@@ -72,6 +77,12 @@ impl Settings {
     #[must_use]
     pub fn probe(mut self, probe: bool) -> Self {
         self.probe = probe;
+        self
+    }
+
+    #[must_use]
+    pub fn release_connections(mut self, release: bool) -> Self {
+        self.release_connections = release;
         self
     }
 

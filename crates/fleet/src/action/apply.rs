@@ -3,6 +3,7 @@
 //! it is retried. A failure says how many objects were applied before it.
 
 use kube::api::Patch;
+use muster_core::name::Namespace;
 use serde_json::Value;
 
 use super::{Outcome, dry_run_note, patch_params, resolve};
@@ -29,17 +30,26 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
             ))
         };
         let r = resolve::kind(c, api_version, kind).await.map_err(progress)?;
-        let ns = r.namespaced.then(|| {
-            m.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or(c.namespace())
-        });
+        // NB: the command was validated (manifest namespaces are valid and agree with -n);
+        // parse again rather than trust a string into a URL.
+        let ns: Option<Namespace> = match (r.namespaced, m.pointer("/metadata/namespace").and_then(Value::as_str)) {
+            (false, _) => None,
+            (true, Some(ns)) => {
+                Some(Namespace::parse(ns).map_err(|e| progress(Failure::invalid("InvalidName", e.to_string())))?)
+            }
+            (true, None) => Some(c.namespace().clone()),
+        };
+        r.authorize(c, ns.as_ref(), &what).map_err(progress)?;
         let mut obj = m.clone();
-        if let (Some(ns), Some(meta)) = (ns, obj.get_mut("metadata").and_then(Value::as_object_mut)) {
-            meta.insert("namespace".into(), ns.into());
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            match &ns {
+                Some(ns) => meta.insert("namespace".into(), ns.as_str().into()),
+                // NB: a cluster-scoped object takes no namespace (kubectl drops it too).
+                None => meta.remove("namespace"),
+            };
         }
         c.call(Idempotence::IdempotentWrite, |client| {
-            let api = r.api(client, ns);
+            let api = r.api(client, ns.as_ref());
             let (pp, obj) = (&pp, &obj);
             async move { api.patch(name, pp, &Patch::Apply(obj)).await }
         })

@@ -7,12 +7,14 @@ use super::{Outcome, dry_run_note, resolve, target};
 use crate::call::Caller;
 use crate::failure::{Failure, Idempotence};
 use muster_core::command::Cascade;
+use muster_core::name::Name;
 
 pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let t = target(c)?;
     let r = resolve::resource(c, &t.resource).await?;
     let ns = c.namespace();
-    let names: Vec<String> = match (&t.name, &c.command.label_selector) {
+    r.authorize(c, Some(ns), &t.to_string())?;
+    let names: Vec<Name> = match (&t.name, &c.command.label_selector) {
         (Some(n), _) => vec![n.clone()],
         (None, Some(sel)) => {
             let lp = ListParams::default().labels(sel);
@@ -23,7 +25,12 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                     async move { api.list_metadata(lp).await }
                 })
                 .await?;
-            list.items.into_iter().filter_map(|o| o.metadata.name).collect()
+            // NB: names come from the server; each is still one path segment or skipped.
+            list.items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .filter_map(|n| Name::parse(&n).ok())
+                .collect()
         }
         (None, None) => {
             return Err(Failure::invalid(
@@ -51,7 +58,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
             .call(Idempotence::IdempotentWrite, |client| {
                 let api = r.api(client, Some(ns));
                 let dp = &dp;
-                async move { api.delete(name, dp).await }
+                async move { api.delete(name.as_str(), dp).await }
             })
             .await;
         match deleted {

@@ -35,7 +35,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let started = tokio::time::Instant::now();
     let mut process = c
         .call(Idempotence::Once, |client| {
-            let api: Api<Pod> = Api::namespaced(client, c.namespace());
+            let api: Api<Pod> = Api::namespaced(client, c.namespace().as_str());
             let (name, ap) = (&name, &ap);
             async move { api.exec(name, argv.iter().map(String::as_str), ap).await }
         })

@@ -25,7 +25,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
         // NB: the object is kept as the text the server sent (checked to be JSON).
         let text = c
             .call(Idempotence::Read, |client| {
-                let req = kube::core::Request::new(&url).get(name, &GetParams::default());
+                let req = kube::core::Request::new(&url).get(name.as_str(), &GetParams::default());
                 async move { client.request_text(req.map_err(kube::Error::BuildRequest)?).await }
             })
             .await?;

@@ -40,7 +40,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let text = c
             .call(Idempotence::Read, |client| {
-                let api: Api<Pod> = Api::namespaced(client, c.namespace());
+                let api: Api<Pod> = Api::namespaced(client, c.namespace().as_str());
                 let (name, params) = (&name, &params);
                 async move { api.logs(name, params).await }
             })
@@ -88,7 +88,7 @@ async fn follow(c: &Caller, pods: &[Pod], params: &LogParams) -> Result<Outcome,
         async move {
             let stream = c
                 .call(Idempotence::Read, |client| {
-                    let api: Api<Pod> = Api::namespaced(client, c.namespace());
+                    let api: Api<Pod> = Api::namespaced(client, c.namespace().as_str());
                     let name = &name;
                     async move { api.log_stream(name, params).await }
                 })

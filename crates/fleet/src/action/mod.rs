@@ -15,6 +15,7 @@ pub mod scale;
 use crate::call::Caller;
 use crate::failure::Failure;
 use muster_core::command::{Action, Target};
+use muster_core::name::Name;
 use muster_core::result::Output;
 
 /// muster's server-side apply field manager (and the manager of its other writes).
@@ -65,8 +66,8 @@ pub(crate) fn target(caller: &Caller) -> Result<&Target, Failure> {
 }
 
 /// The target's name, or a failure saying the action needs one.
-pub(crate) fn target_name(caller: &Caller) -> Result<&str, Failure> {
-    target(caller)?.name.as_deref().ok_or_else(|| {
+pub(crate) fn target_name(caller: &Caller) -> Result<&Name, Failure> {
+    target(caller)?.name.as_ref().ok_or_else(|| {
         Failure::invalid(
             "MissingName",
             format!("{} needs RESOURCE/NAME, e.g. deploy/web", caller.command.action),

@@ -24,8 +24,8 @@ pub async fn of_target(c: &Caller) -> Result<Vec<Pod>, Failure> {
         ("Pod", Some(name)) => {
             let pod = c
                 .call(Idempotence::Read, |client| {
-                    let api: Api<Pod> = Api::namespaced(client, ns);
-                    async move { api.get(name).await }
+                    let api: Api<Pod> = Api::namespaced(client, ns.as_str());
+                    async move { api.get(name.as_str()).await }
                 })
                 .await
                 .map_err(|e| e.failure.within(&format!("pod/{name}")))?;
@@ -37,7 +37,7 @@ pub async fn of_target(c: &Caller) -> Result<Vec<Pod>, Failure> {
             let obj = c
                 .call(Idempotence::Read, |client| {
                     let api = r.api(client, Some(ns));
-                    async move { api.get(name).await }
+                    async move { api.get(name.as_str()).await }
                 })
                 .await
                 .map_err(|e| e.failure.within(&what))?;
@@ -61,7 +61,7 @@ pub async fn of_target(c: &Caller) -> Result<Vec<Pod>, Failure> {
     let lp = ListParams::default().labels(&selector);
     let mut pods = c
         .call(Idempotence::Read, |client| {
-            let api: Api<Pod> = Api::namespaced(client, ns);
+            let api: Api<Pod> = Api::namespaced(client, ns.as_str());
             let lp = &lp;
             async move { api.list(lp).await }
         })

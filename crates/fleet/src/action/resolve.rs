@@ -8,6 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResource, 
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use muster_core::kinds;
+use muster_core::name::Namespace;
+use muster_core::policy::Resolved as ResolvedObject;
 
 use crate::call::Caller;
 use crate::failure::{Failure, Idempotence};
@@ -64,11 +66,26 @@ impl Resolved {
     /// A dynamic API for this resource in `namespace` (ignored for cluster-scoped ones;
     /// `None` means all namespaces).
     #[must_use]
-    pub fn api(&self, client: kube::Client, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub fn api(&self, client: kube::Client, namespace: Option<&Namespace>) -> Api<DynamicObject> {
         match namespace {
-            Some(ns) if self.namespaced => Api::namespaced_with(client, ns, &self.api),
+            Some(ns) if self.namespaced => Api::namespaced_with(client, ns.as_str(), &self.api),
             _ => Api::all_with(client, &self.api),
         }
+    }
+
+    /// Check a write of `name` to this resource against the caller's policy, as this
+    /// cluster resolved it, before sending it.
+    ///
+    /// # Errors
+    /// A `Rejected` failure.
+    pub fn authorize(&self, c: &Caller, namespace: Option<&Namespace>, what: &str) -> Result<(), Failure> {
+        c.authorize(&ResolvedObject {
+            kind: &self.api.kind,
+            group: &self.api.group,
+            namespaced: Some(self.namespaced),
+            namespace: namespace.filter(|_| self.namespaced),
+            what,
+        })
     }
 }
 

@@ -9,12 +9,10 @@ use serde_json::json;
 use super::{Outcome, dry_run_note, patch_params, resolve, target, target_name};
 use crate::call::Caller;
 use crate::failure::{Failure, Idempotence};
+use muster_core::command::RESTARTABLE;
 
 /// The pod-template annotation muster stamps (kubectl uses `kubectl.kubernetes.io/restartedAt`).
 pub const RESTART_ANNOTATION: &str = "muster.dev/restartedAt";
-
-/// Kinds `restart` accepts.
-pub const RESTARTABLE: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
 pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let name = target_name(c)?;
@@ -33,10 +31,11 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
         RESTART_ANNOTATION: c.command.issued_at,
     }}}}});
     let what = format!("{}/{name}", r.display());
+    r.authorize(c, Some(c.namespace()), &what)?;
     c.call(Idempotence::IdempotentWrite, |client| {
         let api = r.api(client, Some(c.namespace()));
         let (pp, patch) = (&pp, &patch);
-        async move { api.patch(name, pp, &Patch::Merge(patch)).await }
+        async move { api.patch(name.as_str(), pp, &Patch::Merge(patch)).await }
     })
     .await
     .map_err(|e| e.failure.within(&what))?;

@@ -7,9 +7,7 @@ use serde_json::json;
 use super::{Outcome, dry_run_note, patch_params, resolve, target, target_name};
 use crate::call::Caller;
 use crate::failure::{Failure, Idempotence};
-
-/// Kinds `scale` accepts.
-pub const SCALABLE: &[&str] = &["Deployment", "StatefulSet", "ReplicaSet"];
+use muster_core::command::SCALABLE;
 
 pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let name = target_name(c)?;
@@ -18,7 +16,7 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
         return Err(Failure::invalid(
             "NotScalable",
             format!(
-                "{} cannot be scaled: scale takes deployments, statefulsets and replicasets",
+                "{} cannot be scaled: scale takes deployments, statefulsets, replicasets and replicationcontrollers",
                 r.display()
             ),
         ));
@@ -30,10 +28,11 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     let pp = patch_params(c, super::SCALE_MANAGER);
     let patch = json!({"spec": {"replicas": replicas}});
     let what = format!("{}/{name}", r.display());
+    r.authorize(c, Some(c.namespace()), &what)?;
     c.call(Idempotence::IdempotentWrite, |client| {
         let api = r.api(client, Some(c.namespace()));
         let (pp, patch) = (&pp, &patch);
-        async move { api.patch_scale(name, pp, &Patch::Merge(patch)).await }
+        async move { api.patch_scale(name.as_str(), pp, &Patch::Merge(patch)).await }
     })
     .await
     .map_err(|e| e.failure.within(&what))?;

@@ -97,7 +97,7 @@ impl ClusterApiSource {
             namespace: namespace.clone(),
             secret: secret_name.clone(),
         };
-        let origin = format!("Secret {namespace}/{secret_name}");
+        let secret_ref = format!("{namespace}/{secret_name}");
         let text = secret
             .data
             .as_ref()
@@ -105,17 +105,17 @@ impl ClusterApiSource {
             .map(|v| String::from_utf8_lossy(&v.0).into_owned())
             .unwrap_or_default();
         if text.trim().is_empty() {
-            let mut m = kubeconfig::member_from_text(name, source, labels, &origin, "{}", &self.fleet);
+            let mut m = kubeconfig::member_from_secret(name, source, labels, &secret_ref, "{}", &self.fleet);
             m.invalid = Some(super::Invalid {
-                reason: format!("{origin} has no kubeconfig in data key \"value\""),
+                reason: format!("Secret {secret_ref} has no kubeconfig in data key \"value\""),
             });
             return Some(m);
         }
-        Some(kubeconfig::member_from_text(
+        Some(kubeconfig::member_from_secret(
             name,
             source,
             labels,
-            &origin,
+            &secret_ref,
             &text,
             &self.fleet,
         ))

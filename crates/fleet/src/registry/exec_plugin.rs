@@ -1,7 +1,9 @@
 //! Exec credential plugins (`users[].user.exec` in a kubeconfig), run by muster itself:
-//! without a shell, with a timeout, killed if abandoned. kube would run them with a
-//! blocking `std::process::Command` inside its auth layer, where a hanging plugin pins a
-//! runtime thread and no async timeout can stop it.
+//! without a shell, with a clean environment (a kubeconfig's `env` entries only where the
+//! fleet file allows their names, so `PATH` or `LD_PRELOAD` cannot turn an allowed plugin
+//! into another program), in a process group of its own that is killed whole at the
+//! timeout. kube would run them with a blocking `std::process::Command` inside its auth
+//! layer, where a hanging plugin pins a runtime thread and no async timeout can stop it.
 
 use std::time::Duration;
 
@@ -10,6 +12,31 @@ use serde_json::{Value, json};
 
 /// Default time an exec plugin may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Variables of muster's own environment every plugin receives (what a program needs to run
+/// as the user at all); anything else only when the fleet file names it.
+const BASE_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TMPDIR"];
+
+/// The most output a plugin may print (an ExecCredential is a few KiB).
+const MAX_OUTPUT: usize = 1024 * 1024;
+
+/// An allowed plugin: its kubeconfig entry, how long it may run, which variables it gets.
+#[derive(Clone)]
+pub struct Plugin {
+    pub config: ExecConfig,
+    pub timeout: Duration,
+    /// Names from the fleet file's `execPlugins[].env`.
+    pub allowed_env: Vec<String>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("command", &self.config.command)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What a plugin returned (`ExecCredential.status`).
 #[derive(Clone, Default)]
@@ -35,7 +62,8 @@ impl std::fmt::Debug for Credential {
 /// # Errors
 /// A message naming the command: not startable, timed out, non-zero exit, or bad output.
 /// Plugin output is never included (it holds the credential).
-pub async fn run(exec: &ExecConfig, timeout: Duration) -> Result<Credential, String> {
+pub async fn run(plugin: &Plugin, timeout: Duration) -> Result<Credential, String> {
+    let exec = &plugin.config;
     let command = exec
         .command
         .as_deref()
@@ -47,29 +75,67 @@ pub async fn run(exec: &ExecConfig, timeout: Duration) -> Result<Credential, Str
         .unwrap_or_else(|| "client.authentication.k8s.io/v1".into());
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(exec.args.clone().unwrap_or_default());
-    for name in exec.drop_env.iter().flatten() {
-        cmd.env_remove(name);
+    cmd.env_clear();
+    for (name, value) in std::env::vars_os() {
+        let passes = name
+            .to_str()
+            .is_some_and(|n| BASE_ENV.contains(&n) || plugin.allowed_env.iter().any(|a| a == n));
+        if passes {
+            cmd.env(name, value);
+        }
     }
     for env in exec.env.iter().flatten() {
-        if let (Some(n), Some(v)) = (env.get("name"), env.get("value")) {
+        if let (Some(n), Some(v)) = (env.get("name"), env.get("value"))
+            && plugin.allowed_env.iter().any(|a| a == n)
+        {
             cmd.env(n, v);
         }
     }
     let info = json!({"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": false}});
     cmd.env("KUBERNETES_EXEC_INFO", info.to_string());
-    cmd.stdin(std::process::Stdio::null())
+    // NB: a group of its own, so a plugin's children die with it at the timeout.
+    cmd.process_group(0)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
-    let out = match tokio::time::timeout(timeout, cmd.output()).await {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("exec plugin {command:?} could not run: {e}"))?;
+    let group = child.id();
+    let mut stdout = child.stdout.take().ok_or("exec plugin: no stdout")?;
+    let finished = tokio::time::timeout(timeout, async {
+        use tokio::io::AsyncReadExt as _;
+        let mut out = Vec::new();
+        (&mut stdout).take(MAX_OUTPUT as u64 + 1).read_to_end(&mut out).await?;
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out))
+    })
+    .await;
+    let (status, stdout) = match finished {
         Err(_) => {
+            kill_group(group);
+            let _ = child.kill().await;
             return Err(format!(
-                "exec plugin {command:?} did not finish within {}s",
+                "exec plugin {command:?} did not finish within {}s (its process group was killed)",
                 timeout.as_secs_f64()
             ));
         }
-        Ok(Err(e)) => return Err(format!("exec plugin {command:?} could not run: {e}")),
-        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            kill_group(group);
+            return Err(format!("exec plugin {command:?}: {e}"));
+        }
+        Ok(Ok(done)) => done,
+    };
+    // NB: the plugin is done; anything it left running in its group goes too.
+    kill_group(group);
+    if stdout.len() > MAX_OUTPUT {
+        return Err(format!("exec plugin {command:?} printed more than {MAX_OUTPUT} bytes"));
+    }
+    let out = std::process::Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
     };
     if !out.status.success() {
         return Err(format!("exec plugin {command:?} failed with {}", out.status));
@@ -92,6 +158,17 @@ pub async fn run(exec: &ExecConfig, timeout: Duration) -> Result<Credential, Str
         ));
     }
     Ok(cred)
+}
+
+/// Kill a plugin's whole process group (it was started as its leader).
+fn kill_group(leader: Option<u32>) {
+    if let Some(pid) = leader
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        // NB: ESRCH (the group is already gone) is the common, harmless outcome.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
 /// The `user` of a kubeconfig with the exec entry replaced by the credential.

@@ -118,6 +118,11 @@ pub struct ExecPlugin {
     /// How long one run may take (default 10 s).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Environment variables the plugin may receive: from muster's own environment, and set
+    /// by a kubeconfig's `exec.env`. Nothing else reaches it but `PATH`, `HOME`, `USER`,
+    /// `LOGNAME`, `LANG`, `LC_ALL` and `TMPDIR` from muster's own environment.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 /// A fleet file that could not be read or is invalid.
@@ -156,9 +161,9 @@ impl FleetConfig {
     /// # Errors
     /// [`FleetError`] naming the file.
     pub fn load(path: &Path) -> Result<Self, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FleetError {
+        let text = crate::files::read_text(path, muster_core::yaml::DEFAULT_MAX_BYTES).map_err(|e| FleetError {
             path: path.display().to_string(),
-            message: e.to_string(),
+            message: e.problem,
         })?;
         let mut cfg = Self::parse(&path.display().to_string(), &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -198,6 +203,16 @@ impl FleetConfig {
             .find(|p| p.command == command)
             .and_then(|p| p.timeout_seconds)
             .map_or(super::exec_plugin::DEFAULT_TIMEOUT, std::time::Duration::from_secs)
+    }
+
+    /// The environment variables an allowed exec plugin may receive.
+    #[must_use]
+    pub fn exec_env(&self, command: &str) -> Vec<String> {
+        self.exec_plugins
+            .iter()
+            .find(|p| p.command == command)
+            .map(|p| p.env.clone())
+            .unwrap_or_default()
     }
 
     /// Whether an exec plugin command may run.

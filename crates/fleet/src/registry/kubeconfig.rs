@@ -3,8 +3,14 @@
 //! later duplicates are warned about), one member per context.
 //!
 //! A malformed file is reported with its path, line and field and the other files still
-//! load; a context that cannot work (missing cluster or user, missing certificate file,
-//! `auth-provider`, an exec plugin not allowed) becomes an Invalid member with the reason.
+//! load; a context that cannot work (missing cluster or user, missing certificate file, a
+//! CA that is not a certificate, an invalid namespace, `auth-provider`, an exec plugin not
+//! allowed) becomes an Invalid member with the reason.
+//!
+//! A kubeconfig from a hub Secret is untrusted (anyone who can write Secrets there wrote
+//! it): it may carry inline data only. A file reference would make muster read a file of
+//! its own host and send it to a server the Secret chose; an exec plugin or auth provider
+//! would run a program. Either makes the member Invalid, naming the Secret and the field.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
@@ -13,7 +19,9 @@ use std::sync::{Arc, Mutex};
 
 use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
-use super::{Connection, FleetConfig, Health, Invalid, Limits, Member, Registry, Source};
+use muster_core::name::Namespace;
+
+use super::{Connection, FleetConfig, Health, Invalid, Limits, Member, Registry, Source, exec_plugin};
 
 /// A file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +61,7 @@ fn parse(path: &Path) -> Result<Kubeconfig, SourceError> {
         path: path.display().to_string(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let text = crate::files::read_text(path, muster_core::yaml::DEFAULT_MAX_BYTES).map_err(|e| err(e.problem))?;
     if text.trim().is_empty() {
         return Ok(Kubeconfig::default());
     }
@@ -117,9 +125,24 @@ pub fn load_with(registry: &Registry, files: &[PathBuf], fleet: &FleetConfig) ->
     let clusters: HashMap<&str, &Defined<NamedCluster>> = clusters.iter().map(|c| (c.item.name.as_str(), c)).collect();
     let users: HashMap<&str, &Defined<NamedAuthInfo>> = users.iter().map(|u| (u.item.name.as_str(), u)).collect();
     for ctx in &contexts {
-        registry.insert(member(ctx, &clusters, &users, fleet));
+        let m = member(ctx, &clusters, &users, fleet);
+        if m.invalid.is_none() && plaintext_credentials(&m) {
+            report.warnings.push(format!(
+                "context {:?} in {}: server {} is plain http:// and the user sends a token or client key: anyone on the network can read them",
+                m.name,
+                ctx.path.display(),
+                m.server
+            ));
+        }
+        registry.insert(m);
     }
     report
+}
+
+/// Whether a member would send a bearer token, password or client key over plain HTTP.
+fn plaintext_credentials(m: &Member) -> bool {
+    let http = m.server.to_ascii_lowercase().starts_with("http://");
+    http && m.connection.as_ref().is_some_and(Connection::has_credentials)
 }
 
 fn merge_named<T>(
@@ -169,20 +192,32 @@ fn member(
         context: name.clone(),
     };
     let labels = fleet.labels_for(&name);
-    build_member(name, source, labels, ctx, clusters, users, fleet)
+    build_member(name, source, labels, ctx, clusters, users, fleet, Trust::LocalFile)
 }
 
-/// A member from one whole kubeconfig document (a Cluster API Secret's `value`): its
-/// current context, or its only one. Problems make an Invalid member, never an error.
+/// How far a kubeconfig is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust<'a> {
+    /// A file the user gave muster: file references resolve, allowed exec plugins run.
+    LocalFile,
+    /// A hub Secret (named `namespace/name`): inline data only.
+    Secret(&'a str),
+}
+
+/// A member from one whole kubeconfig document held in a hub Secret (a Cluster API
+/// Secret's `value`; `secret` names it `namespace/name`): its current context, or its only
+/// one. It is untrusted: inline data only. Problems make an Invalid member, never an error.
 #[must_use]
-pub fn member_from_text(
+pub fn member_from_secret(
     name: String,
     source: Source,
     labels: BTreeMap<String, String>,
-    origin: &str,
+    secret: &str,
     text: &str,
     fleet: &FleetConfig,
 ) -> Member {
+    let origin = format!("Secret {secret}");
+    let origin = origin.as_str();
     let parsed = muster_core::yaml::parse::<Kubeconfig>(text).map_err(|e| format!("{origin}: invalid kubeconfig: {e}"));
     let origin_path = PathBuf::from(origin);
     let chosen = parsed.and_then(|k| {
@@ -217,7 +252,16 @@ pub fn member_from_text(
                 item: ctx,
                 path: origin_path.clone(),
             };
-            build_member(name, source, labels, &ctx, &clusters, &users, fleet)
+            build_member(
+                name,
+                source,
+                labels,
+                &ctx,
+                &clusters,
+                &users,
+                fleet,
+                Trust::Secret(secret),
+            )
         }
         Err(reason) => {
             let limits = Limits::new(fleet.limits_for(&name, &labels));
@@ -240,6 +284,7 @@ pub fn member_from_text(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // NB: one call site per source; a struct would only rename them
 fn build_member(
     name: String,
     source: Source,
@@ -248,6 +293,7 @@ fn build_member(
     clusters: &HashMap<&str, &Defined<NamedCluster>>,
     users: &HashMap<&str, &Defined<NamedAuthInfo>>,
     fleet: &FleetConfig,
+    trust: Trust<'_>,
 ) -> Member {
     let context = ctx.item.context.clone().unwrap_or_default();
     let cluster = clusters.get(context.cluster.as_str()).copied();
@@ -267,7 +313,7 @@ fn build_member(
         limits,
         source,
         server,
-        namespace: context.namespace.clone(),
+        namespace: None,
         insecure,
         invalid: None,
         cert_expiry: None,
@@ -276,14 +322,94 @@ fn build_member(
         client: tokio::sync::Mutex::new(None),
         built: std::sync::atomic::AtomicBool::new(false),
     };
-    match build_connection(&name, &context, cluster, user, fleet) {
+    let namespace = context
+        .namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .map(Namespace::parse)
+        .transpose()
+        .map_err(|e| format!("context {name:?}: {e}"));
+    let connection = namespace.and_then(|ns| {
+        m.namespace = ns;
+        build_connection(&name, &context, cluster, user, fleet, trust)
+    });
+    match connection {
         Ok(conn) => {
             m.cert_expiry = conn.cert_expiry();
             m.connection = Some(conn);
         }
-        Err(reason) => m.invalid = Some(Invalid { reason }),
+        Err(reason) => {
+            m.invalid = Some(Invalid {
+                reason: match trust {
+                    Trust::Secret(secret) => format!("Secret {secret}: {reason}"),
+                    Trust::LocalFile => reason,
+                },
+            });
+        }
     }
     m
+}
+
+/// Refuse what an untrusted kubeconfig may not carry.
+fn check_untrusted(cluster: &NamedCluster, user: Option<&NamedAuthInfo>, server: &str) -> Result<(), String> {
+    let inline_only = "a kubeconfig from a Secret may carry inline data only (certificate-authority-data, client-certificate-data, client-key-data, token)";
+    let c = cluster.cluster.as_ref();
+    let cluster_field = |field: &str| format!("clusters[{:?}].cluster.{field}: {inline_only}", cluster.name);
+    if c.is_some_and(|c| c.certificate_authority.is_some()) {
+        return Err(cluster_field("certificate-authority"));
+    }
+    if c.is_some_and(|c| c.proxy_url.is_some()) {
+        return Err(format!(
+            "clusters[{:?}].cluster.proxy-url: a kubeconfig from a Secret may not route muster's traffic through a proxy",
+            cluster.name
+        ));
+    }
+    let Some(u) = user else { return Ok(()) };
+    let Some(auth) = u.auth_info.as_ref() else {
+        return Ok(());
+    };
+    let user_field = |field: &str| format!("users[{:?}].user.{field}: {inline_only}", u.name);
+    for (field, present) in [
+        ("tokenFile", auth.token_file.is_some()),
+        ("client-certificate", auth.client_certificate.is_some()),
+        ("client-key", auth.client_key.is_some()),
+    ] {
+        if present {
+            return Err(user_field(field));
+        }
+    }
+    if auth.exec.is_some() {
+        return Err(format!(
+            "users[{:?}].user.exec: a kubeconfig from a Secret may not run a program",
+            u.name
+        ));
+    }
+    if auth.auth_provider.is_some() {
+        return Err(format!(
+            "users[{:?}].user.auth-provider: a kubeconfig from a Secret may not use an auth provider",
+            u.name
+        ));
+    }
+    let sends_secret = auth.token.is_some() || auth.client_key_data.is_some() || auth.password.is_some();
+    if sends_secret && server.to_ascii_lowercase().starts_with("http://") {
+        return Err(format!(
+            "clusters[{:?}].cluster.server: plain http:// would send the user's credentials unencrypted",
+            cluster.name
+        ));
+    }
+    Ok(())
+}
+
+/// Check that certificate authority data (inline, base64 of PEM) holds a certificate.
+fn check_ca(cluster: &str, pem: &[u8], what: &str) -> Result<(), String> {
+    let ok = x509_parser::pem::Pem::iter_from_buffer(pem)
+        .next()
+        .is_some_and(|p| p.is_ok_and(|p| p.label == "CERTIFICATE" && p.parse_x509().is_ok()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("cluster {cluster:?}: {what} does not hold a PEM certificate"))
+    }
 }
 
 /// Check a context and cut its own one-context kubeconfig, with file paths made absolute.
@@ -293,6 +419,7 @@ fn build_connection(
     cluster: Option<&Defined<NamedCluster>>,
     user: Option<&Defined<NamedAuthInfo>>,
     fleet: &FleetConfig,
+    trust: Trust<'_>,
 ) -> Result<Connection, String> {
     let cluster = cluster.ok_or_else(|| {
         format!(
@@ -308,7 +435,20 @@ fn build_connection(
     if cluster_cfg.server.as_deref().is_none_or(str::is_empty) {
         return Err(format!("cluster {:?} has no server", c.name));
     }
-    if let Some(ca) = &cluster_cfg.certificate_authority {
+    if let Trust::Secret(_) = trust {
+        check_untrusted(
+            &cluster.item,
+            user.map(|u| &u.item),
+            cluster_cfg.server.as_deref().unwrap_or_default(),
+        )?;
+    }
+    if let Some(data) = &cluster_cfg.certificate_authority_data {
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|_| format!("cluster {:?}: certificate-authority-data is not base64", c.name))?;
+        check_ca(&c.name, &pem, "certificate-authority-data")?;
+    } else if let Some(ca) = &cluster_cfg.certificate_authority {
         let p = resolve(ca, &cluster.path);
         if !p.is_file() {
             return Err(format!(
@@ -317,10 +457,14 @@ fn build_connection(
                 p.display()
             ));
         }
+        let pem = std::fs::read(&p)
+            .map_err(|e| format!("cluster {:?}: certificate-authority file {}: {e}", c.name, p.display()))?;
+        check_ca(&c.name, &pem, &format!("certificate-authority file {}", p.display()))?;
         cluster_cfg.certificate_authority = Some(p.display().to_string());
     }
     let mut users_out = Vec::new();
     let mut exec = None;
+    let mut token_file = None;
     if let Some(u) = &context.user {
         let user = user.ok_or_else(|| format!("context {name:?} refers to user {u:?}, which no kubeconfig defines"))?;
         let mut nu = user.item.clone();
@@ -344,8 +488,24 @@ fn build_connection(
         }
         // An allowed plugin is run by muster (see exec_plugin.rs), never by kube.
         if let Some(e) = auth.exec.take() {
-            let timeout = fleet.exec_timeout(e.command.as_deref().unwrap_or_default());
-            exec = Some((e, timeout));
+            let command = e.command.clone().unwrap_or_default();
+            let allowed_env = fleet.exec_env(&command);
+            if let Some(bad) = e
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|v| v.get("name"))
+                .find(|n| !allowed_env.iter().any(|a| a == *n))
+            {
+                return Err(format!(
+                    "user {u:?}: exec plugin {command:?} sets environment variable {bad}, which the fleet configuration does not allow for it (execPlugins[].env)"
+                ));
+            }
+            exec = Some(exec_plugin::Plugin {
+                config: e,
+                timeout: fleet.exec_timeout(&command),
+                allowed_env,
+            });
         }
         for (field, value) in [
             ("client-certificate", &mut auth.client_certificate),
@@ -354,12 +514,21 @@ fn build_connection(
         ] {
             if let Some(v) = value.as_mut() {
                 let p = resolve(v, &user.path);
+                if p.is_dir() {
+                    return Err(format!(
+                        "user {u:?}: {field} {} is a directory, not a file",
+                        p.display()
+                    ));
+                }
                 if !p.is_file() {
                     return Err(format!("user {u:?}: {field} file {} does not exist", p.display()));
                 }
                 *v = p.display().to_string();
             }
         }
+        // NB: muster reads a token file itself when it builds the client (trimmed, as
+        // kubectl does; kube would send a trailing newline and fail), and again later.
+        token_file = auth.token_file.take().map(PathBuf::from);
         users_out.push(nu);
     }
     let kubeconfig = Kubeconfig {
@@ -377,6 +546,7 @@ fn build_connection(
         kubeconfig: Arc::new(kubeconfig),
         context: name.to_string(),
         exec,
+        token_file,
     })
 }
 
@@ -434,7 +604,7 @@ mod tests {
         let a = r.get("a").unwrap();
         assert!(a.invalid.is_none());
         assert_eq!(
-            (a.server.as_str(), a.namespace.as_deref()),
+            (a.server.as_str(), a.namespace.as_ref().map(Namespace::as_str)),
             ("https://127.0.0.1:1", Some("shop"))
         );
         assert!(

@@ -58,9 +58,18 @@ pub struct Invalid {
 pub struct Connection {
     kubeconfig: Arc<kube::config::Kubeconfig>,
     context: String,
-    /// An allowed exec plugin muster runs itself, with its timeout.
-    exec: Option<(kube::config::ExecConfig, std::time::Duration)>,
+    /// An allowed exec plugin muster runs itself.
+    exec: Option<exec_plugin::Plugin>,
+    /// A token file muster reads itself (trimmed) whenever it builds the client.
+    token_file: Option<std::path::PathBuf>,
 }
+
+/// The largest token file muster reads (a token is a few KiB at most).
+const MAX_TOKEN_FILE: usize = 64 * 1024;
+
+/// How long a client built from a token file is used before the file is read again (kube
+/// and client-go re-read it every minute: projected tokens rotate).
+const TOKEN_FILE_REFRESH: i64 = 60;
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,7 +88,7 @@ pub struct Member {
     /// The API server URL (`server:` of the kubeconfig cluster).
     pub server: String,
     /// The context's default namespace, if any.
-    pub namespace: Option<String>,
+    pub namespace: Option<muster_core::name::Namespace>,
     /// `insecure-skip-tls-verify` is set (allowed, but shown as a warning).
     pub insecure: bool,
     /// Set when the member's definition is unusable.
@@ -137,6 +146,23 @@ impl Member {
     /// [`MemberError`] for an invalid member or a configuration kube rejects. The message
     /// never contains credentials.
     pub async fn client(&self) -> Result<kube::Client, MemberError> {
+        self.client_by(None).await
+    }
+
+    /// Drop the cached client, and with it the member's idle connections (once calls in
+    /// flight, which hold clones, finish). The next call builds a new one. A fan-out over
+    /// thousands of members releases each when its part is done, so open connections are
+    /// bounded by the concurrency, not by the fleet size.
+    pub async fn release(&self) {
+        self.client.lock().await.take();
+    }
+
+    /// [`Member::client`], with an exec plugin's run bounded by `deadline` as well as by its
+    /// own timeout.
+    ///
+    /// # Errors
+    /// As [`Member::client`].
+    pub async fn client_by(&self, deadline: Option<tokio::time::Instant>) -> Result<kube::Client, MemberError> {
         if let Some(inv) = &self.invalid {
             return Err(MemberError::Invalid {
                 cluster: self.name.clone(),
@@ -162,13 +188,30 @@ impl Member {
         };
         let mut kubeconfig = (*conn.kubeconfig).clone();
         let mut expiry = None;
-        if let Some((exec, timeout)) = &conn.exec {
-            let credential = exec_plugin::run(exec, *timeout).await.map_err(fail)?;
+        if let Some(plugin) = &conn.exec {
+            let timeout = match deadline {
+                Some(d) => plugin
+                    .timeout
+                    .min(d.saturating_duration_since(tokio::time::Instant::now())),
+                None => plugin.timeout,
+            };
+            let credential = exec_plugin::run(plugin, timeout).await.map_err(fail)?;
             expiry = credential.expiration;
             if let Some(user) = kubeconfig.auth_infos.first_mut() {
                 user.auth_info =
                     Some(serde_json::from_value(exec_plugin::user_with(&credential)).map_err(|e| fail(e.to_string()))?);
             }
+        }
+        if let Some(path) = &conn.token_file {
+            let text = crate::files::read_text(path, MAX_TOKEN_FILE).map_err(|e| fail(format!("tokenFile {e}")))?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(fail(format!("tokenFile {} is empty", path.display())));
+            }
+            if let Some(auth) = kubeconfig.auth_infos.first_mut().and_then(|u| u.auth_info.as_mut()) {
+                auth.token = Some(token.to_string().into());
+            }
+            expiry = Some(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(TOKEN_FILE_REFRESH + 30));
         }
         let options = kube::config::KubeConfigOptions {
             context: Some(conn.context.clone()),
@@ -281,6 +324,18 @@ impl Registry {
 }
 
 impl Connection {
+    /// Whether the user sends a secret: a token (inline or from a file), a password, a
+    /// client key, or an exec plugin's credential.
+    #[must_use]
+    pub fn has_credentials(&self) -> bool {
+        let auth = self.kubeconfig.auth_infos.first().and_then(|u| u.auth_info.as_ref());
+        self.exec.is_some()
+            || self.token_file.is_some()
+            || auth.is_some_and(|a| {
+                a.token.is_some() || a.password.is_some() || a.client_key_data.is_some() || a.client_key.is_some()
+            })
+    }
+
     /// The client certificate's `notAfter` (RFC 3339), from inline data or the file.
     #[must_use]
     pub fn cert_expiry(&self) -> Option<String> {
@@ -323,14 +378,14 @@ mod tests {
         let text = format!(
             "clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:1'}}}}]\nusers: [{{name: u, user: {{client-certificate-data: {data}, client-key-data: a2V5}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
         );
-        let m = kubeconfig::member_from_text(
+        let m = kubeconfig::member_from_secret(
             "x".into(),
-            Source::Kubeconfig {
-                path: "t".into(),
-                context: "x".into(),
+            Source::ClusterApi {
+                namespace: "capi".into(),
+                secret: "x-kubeconfig".into(),
             },
             BTreeMap::new(),
-            "t",
+            "capi/x-kubeconfig",
             &text,
             &FleetConfig::default(),
         );

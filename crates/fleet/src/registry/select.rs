@@ -7,12 +7,16 @@ use muster_core::selector::{LabelSelector, SelectorError, glob_match};
 
 use super::{Member, Registry};
 
-/// Which members a command addresses.
+/// Which members a command addresses. Exact: a name that matches no member is an error,
+/// and so is a `*` pattern that matches none unless [`Selection::allow_unmatched`] says
+/// otherwise (a typo must not shrink a write to the clusters that happen to match).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     /// Names or `*` patterns; empty means every name.
     pub names: Vec<String>,
     pub labels: LabelSelector,
+    /// A `*` pattern may match no member.
+    pub allow_unmatched: bool,
 }
 
 /// A selection that could not be parsed or selects nothing.
@@ -22,6 +26,25 @@ pub enum SelectionError {
     Selector(#[from] SelectorError),
     #[error("no cluster matches {asked}; known clusters: {known}")]
     Empty { asked: String, known: String },
+    #[error("--clusters: {} match no cluster (nothing was run); known clusters: {known}{}", unmatched.join(", "), if *glob { " (pass --allow-unmatched if a pattern may match nothing)" } else { "" })]
+    Unmatched {
+        unmatched: Vec<String>,
+        /// Whether every unmatched entry is a pattern.
+        glob: bool,
+        known: String,
+    },
+}
+
+impl SelectionError {
+    /// A stable short label.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Selector(_) => "InvalidSelector",
+            Self::Empty { .. } => "NothingSelected",
+            Self::Unmatched { .. } => "UnknownCluster",
+        }
+    }
 }
 
 /// At most this many names are listed in an empty-selection error.
@@ -43,7 +66,18 @@ impl Selection {
             })
             .unwrap_or_default();
         let labels = LabelSelector::parse(selector.unwrap_or_default())?;
-        Ok(Self { names, labels })
+        Ok(Self {
+            names,
+            labels,
+            allow_unmatched: false,
+        })
+    }
+
+    /// The same selection, letting `*` patterns match nothing.
+    #[must_use]
+    pub fn allow_unmatched(mut self, allow: bool) -> Self {
+        self.allow_unmatched = allow;
+        self
     }
 
     /// Whether a member is selected.
@@ -59,6 +93,20 @@ impl Selection {
     /// [`SelectionError::Empty`] saying what was asked and what exists.
     pub fn select(&self, registry: &Registry) -> Result<Vec<Arc<Member>>, SelectionError> {
         let all = registry.members();
+        let unmatched: Vec<String> = self
+            .names
+            .iter()
+            .filter(|p| !(self.allow_unmatched && p.contains('*')))
+            .filter(|p| !all.iter().any(|m| glob_match(p, &m.name)))
+            .cloned()
+            .collect();
+        if !unmatched.is_empty() && all.iter().any(|m| self.matches(m)) {
+            return Err(SelectionError::Unmatched {
+                glob: unmatched.iter().all(|p| p.contains('*')),
+                unmatched,
+                known: known_list(&all),
+            });
+        }
         let chosen: Vec<Arc<Member>> = all.iter().filter(|m| self.matches(m)).cloned().collect();
         if chosen.is_empty() {
             let mut asked = Vec::new();
@@ -68,23 +116,27 @@ impl Selection {
             if !self.labels.is_empty() {
                 asked.push(format!("--cluster-selector '{}'", self.labels));
             }
-            let mut known: Vec<&str> = all.iter().take(LIST_AT_MOST).map(|m| m.name.as_str()).collect();
-            if all.len() > LIST_AT_MOST {
-                known.push("...");
-            }
             return Err(SelectionError::Empty {
                 asked: if asked.is_empty() {
                     "the selection".into()
                 } else {
                     asked.join(" and ")
                 },
-                known: if all.is_empty() {
-                    "none (no kubeconfig context or Cluster API Secret was found)".into()
-                } else {
-                    format!("{} ({} in all)", known.join(", "), all.len())
-                },
+                known: known_list(&all),
             });
         }
         Ok(chosen)
     }
+}
+
+/// The first members' names, for an error saying what exists.
+fn known_list(all: &[Arc<Member>]) -> String {
+    if all.is_empty() {
+        return "none (no kubeconfig context or Cluster API Secret was found)".into();
+    }
+    let mut known: Vec<&str> = all.iter().take(LIST_AT_MOST).map(|m| m.name.as_str()).collect();
+    if all.len() > LIST_AT_MOST {
+        known.push("...");
+    }
+    format!("{} ({} in all)", known.join(", "), all.len())
 }

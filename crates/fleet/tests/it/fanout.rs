@@ -39,7 +39,7 @@ fn open_policy() -> Policy {
 fn command(action: Action, target: Option<&str>, namespace: Option<&str>) -> Command {
     let mut c = muster_testkit::command(action);
     c.target = target.map(|t| t.parse().expect("target"));
-    c.namespace = namespace.map(String::from);
+    c.namespace = namespace.map(|n| n.parse().unwrap());
     c
 }
 

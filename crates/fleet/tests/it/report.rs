@@ -35,7 +35,7 @@ async fn run(fanout: &Fanout, registry: &Registry, c: Command) -> Vec<ExecResult
 fn get(target: &str) -> Command {
     let mut c = muster_testkit::command(Action::Get);
     c.target = Some(target.parse().unwrap());
-    c.namespace = Some("shop".into());
+    c.namespace = Some("shop".parse().unwrap());
     c
 }
 
@@ -71,7 +71,7 @@ async fn drifted_fleet() -> (Fleet, Arc<Registry>, Fanout, tempfile::TempDir) {
     }
     let mut del = muster_testkit::command(Action::Delete);
     del.target = Some("cm/web-config".parse().unwrap());
-    del.namespace = Some("shop".into());
+    del.namespace = Some("shop".parse().unwrap());
     let r: Vec<ExecResult> = fanout
         .run(
             Arc::new(del),
@@ -176,7 +176,7 @@ async fn variants_differences_inventory_and_determinism() {
     // Writes: a summary by status.
     let mut scale = muster_testkit::command(Action::Scale);
     scale.target = Some("deploy/web".parse().unwrap());
-    scale.namespace = Some("shop".into());
+    scale.namespace = Some("shop".parse().unwrap());
     scale.replicas = Some(2);
     let writes = build(&run(&fanout, &registry, scale).await, &Options::default()).unwrap();
     assert_eq!(writes.statuses["Succeeded"].len(), 5);
@@ -215,12 +215,12 @@ async fn variants_differences_inventory_and_determinism() {
 #[tokio::test]
 async fn texts_group_into_variants_with_unified_diffs() {
     let (fleet, registry, _fanout, _dir) = drifted_fleet().await;
-    let policy = Policy::parse("p", "exec: {enabled: true, allow: [{command: env}]}\n").unwrap();
+    let policy = Policy::parse("p", "exec: {enabled: true, allow: [{command: env, args: []}]}\n").unwrap();
     let fanout = Fanout::new(registry.clone(), policy, Settings::default().max_attempts(1));
     // Wait until every answering cluster has a ready pod to exec in.
     let mut exec = muster_testkit::command(Action::Exec);
     exec.target = Some("deploy/web".parse().unwrap());
-    exec.namespace = Some("shop".into());
+    exec.namespace = Some("shop".parse().unwrap());
     exec.argv = vec!["env".into()];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let results = loop {
