@@ -335,7 +335,7 @@ async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
             }
             render::report_failures(&results);
             if let Some(path) = &args.report_out {
-                super::compare::write_report(path, &results, &muster_core::report::compare::Options::default())?;
+                super::compare::write_report(path, &results, &super::compare::default_options())?;
             }
             Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
                 exit::OK

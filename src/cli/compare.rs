@@ -11,7 +11,7 @@ use super::actions::{Execution, RunArgs, execute};
 use super::{CliError, exit};
 use muster_core::command::Action;
 use muster_core::report::compare::{self, Options};
-use muster_core::report::normalize::Normalize;
+use muster_core::report::normalize::{Normalize, SecretKey};
 use muster_core::report::render::{self, Format};
 use muster_core::report::{Report, SCHEMA_VERSION, changes};
 use muster_core::result::ExecResult;
@@ -43,6 +43,14 @@ pub struct CompareArgs {
     /// the fleet file's `ignore`.
     #[arg(long = "ignore", value_name = "POINTER")]
     pub ignore: Vec<String>,
+    /// Compare what each API server allocates or defaults per cluster too (cluster IPs,
+    /// node ports, the kube-root-ca.crt content, ...; the list is in the README).
+    #[arg(long)]
+    pub include_server_fields: bool,
+    /// Compare only the fields a non-controller field manager owns (from managedFields):
+    /// what people set, never what the servers or controllers filled in.
+    #[arg(long)]
+    pub owned_only: bool,
     /// Keep the per-run timings section in JSON/YAML (two runs then differ in it).
     #[arg(long)]
     pub timings: bool,
@@ -101,6 +109,34 @@ impl From<ReportFormat> for Format {
             ReportFormat::Markdown => Self::Markdown,
             ReportFormat::Html => Self::Html,
         }
+    }
+}
+
+/// The key that fingerprints Secret values in reports (`$XDG_STATE_HOME/muster/fingerprint.key`,
+/// made on first use; `MUSTER_FINGERPRINT_KEY` names another file). Without one, Secret
+/// values are replaced by `<redacted>` and differences in them do not show.
+#[must_use]
+pub fn secret_key() -> Option<SecretKey> {
+    let path = std::env::var_os("MUSTER_FINGERPRINT_KEY")
+        .map_or_else(|| muster_fleet::files::state_dir().join("fingerprint.key"), PathBuf::from);
+    match muster_fleet::files::fingerprint_key(&path) {
+        Ok(bytes) => SecretKey::new(&bytes),
+        Err(e) => {
+            tracing::warn!("Secret values will show as <redacted>: {e}");
+            None
+        }
+    }
+}
+
+/// Report options with the fingerprint key and nothing else set.
+#[must_use]
+pub fn default_options() -> Options {
+    Options {
+        normalize: Normalize {
+            secret_key: secret_key(),
+            ..Normalize::default()
+        },
+        ..Options::default()
     }
 }
 
@@ -169,6 +205,11 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
     let normalize = Normalize {
         include_status: a.include_status,
         ignore: fleet.ignore.iter().chain(&a.ignore).cloned().collect(),
+        include_server_fields: a.include_server_fields,
+        server_fields: fleet.server_fields.clone(),
+        owned_only: a.owned_only,
+        controllers: fleet.controllers.clone(),
+        secret_key: secret_key(),
     };
     normalize.validate()?;
     let options = Options {

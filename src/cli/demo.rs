@@ -18,7 +18,7 @@ use super::compare::use_color;
 use super::{CliError, exit, render};
 use muster_core::command::{Action, Command};
 use muster_core::policy::Policy;
-use muster_core::report::compare::{self, Options};
+use muster_core::report::compare;
 use muster_core::report::render::{self as report_render, Format};
 use muster_core::report::{Report, changes};
 use muster_core::result::ExecResult;
@@ -97,7 +97,7 @@ impl Demo {
         c.target = Some("deploy/web".parse()?);
         c.namespace = Some(SHOP.parse()?);
         let results = self.run(c, self.registry.members()).await;
-        let mut report = compare::build(&results, &Options::default())?;
+        let mut report = compare::build(&results, &super::compare::default_options())?;
         report.namespace = Some(SHOP.into());
         print!("{}", report_render::report(&report, Format::Terminal, use_color())?);
         Ok(report)

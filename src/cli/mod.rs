@@ -80,6 +80,7 @@ pub mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(error) => {
@@ -120,6 +121,22 @@ pub fn main() -> ExitCode {
                 source = cause.source();
             }
             ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit, as servers do: a fan-out holds one
+/// connection per cluster in flight (and `muster sim` one listener per cluster).
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(%e, "could not raise the open-files limit");
         }
     }
 }

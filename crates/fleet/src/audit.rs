@@ -104,12 +104,7 @@ pub fn current_user() -> String {
 /// `$XDG_STATE_HOME/muster/audit.log`, else `~/.local/state/muster/audit.log`.
 #[must_use]
 pub fn default_path() -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    state.join("muster").join("audit.log")
+    crate::files::state_dir().join("audit.log")
 }
 
 /// The audit log file, opened for appending (created `0600`, its directory `0700`).

@@ -78,6 +78,54 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), FileError> {
     file.write_all(text.as_bytes()).map_err(err)
 }
 
+/// muster's state directory: `$XDG_STATE_HOME/muster`, else `~/.local/state/muster`.
+#[must_use]
+pub fn state_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("muster")
+}
+
+/// The key that fingerprints Secret values in reports: read from `path` (64 hex digits), or
+/// made from the system's random source and written there `0600` on first use. One key per
+/// installation keeps reports of the same state byte-identical between runs.
+///
+/// # Errors
+/// [`FileError`] when the file cannot be read, written or holds no key.
+pub fn fingerprint_key(path: &Path) -> Result<Vec<u8>, FileError> {
+    let err = |problem: String| FileError {
+        origin: path.display().to_string(),
+        problem,
+    };
+    match read_text(path, 1024) {
+        Ok(text) => {
+            let hex = text.trim();
+            let bytes: Option<Vec<u8>> = (hex.len() == 64)
+                .then(|| (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect())
+                .flatten();
+            bytes.ok_or_else(|| err("not a fingerprint key (64 hex digits)".into()))
+        }
+        Err(_) if !path.exists() => {
+            let mut key = [0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+                .map_err(|_| err("the system's random source failed".into()))?;
+            if let Some(dir) = path.parent() {
+                let mut b = std::fs::DirBuilder::new();
+                b.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+                b.create(dir).map_err(|e| err(e.to_string()))?;
+            }
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(path, &hex).map(|()| key.to_vec())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +165,14 @@ mod tests {
         let fresh = dir.path().join("fresh.json");
         write_private(&fresh, "{}").unwrap();
         assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+
+        // The fingerprint key: made once, private, the same after.
+        let key_path = dir.path().join("state/fingerprint.key");
+        let key = fingerprint_key(&key_path).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(fingerprint_key(&key_path).unwrap(), key);
+        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(&key_path, "short").unwrap();
+        assert!(fingerprint_key(&key_path).unwrap_err().problem.contains("64 hex digits"));
     }
 }

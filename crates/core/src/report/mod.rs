@@ -12,6 +12,7 @@ pub mod changes;
 pub mod compare;
 pub mod diff;
 pub mod normalize;
+pub mod owned;
 pub mod render;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,15 @@
 //! Normalisation before comparing: strip what always differs between clusters (server-set
 //! metadata, the last-applied annotation, revision and pod-template-hash markers, restart
-//! stamps, `status` unless asked for) and any configured ignore rules, writing the result as
-//! JSON with sorted keys, so equal objects serialise to equal bytes (without building a copy).
+//! stamps, `status` unless asked for), what each API server allocates or defaults per
+//! cluster ([`SERVER_FIELDS`]: cluster IPs, node ports, the `kube-root-ca.crt` content, ...),
+//! and any configured ignore rules; replace Secret values with keyed fingerprints; and write
+//! the result as JSON with sorted keys, so equal objects serialise to equal bytes (without
+//! building a copy). With [`Normalize::owned_only`], only the fields a non-controller field
+//! manager owns (what people set) are compared at all.
+//!
+//! A rule is a JSON pointer whose segments may be `*` globs, optionally scoped to a kind or
+//! one object: `/spec/replicas`, `Service:/spec/clusterIP`,
+//! `ConfigMap/kube-root-ca.crt:/data/ca.crt`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,14 +33,98 @@ const ALWAYS: &[&str] = &[
     "/spec/template/metadata/annotations/muster.dev~1restartedAt",
 ];
 
+/// What each API server allocates or defaults differently per cluster, so that two
+/// clusters given the same object report it identical. Replaced by the fleet file's
+/// `serverFields`; kept with `--include-server-fields`.
+pub const SERVER_FIELDS: &[&str] = &[
+    // Allocated from each cluster's service CIDR and node-port range.
+    "Service:/spec/clusterIP",
+    "Service:/spec/clusterIPs",
+    "Service:/spec/ports/*/nodePort",
+    "Service:/spec/healthCheckNodePort",
+    // Defaulted from each cluster's IP family configuration.
+    "Service:/spec/ipFamilies",
+    "Service:/spec/ipFamilyPolicy",
+    // Each cluster's own CA, published into every namespace since Kubernetes 1.21.
+    "ConfigMap/kube-root-ca.crt:/data/ca.crt",
+    // Bound by each cluster's provisioner.
+    "PersistentVolumeClaim:/spec/volumeName",
+    "PersistentVolumeClaim:/metadata/annotations/pv.kubernetes.io~1*",
+    "PersistentVolumeClaim:/metadata/annotations/volume.kubernetes.io~1*",
+    "PersistentVolumeClaim:/metadata/annotations/volume.beta.kubernetes.io~1*",
+    // Token Secrets (named with a random suffix) a ServiceAccount was given.
+    "ServiceAccount:/secrets",
+    // Scheduling, addresses and per-object uids the cluster chose.
+    "Pod:/spec/nodeName",
+    "Job:/spec/selector/matchLabels/controller-uid",
+    "Job:/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid",
+    "Job:/spec/template/metadata/labels/controller-uid",
+    "Job:/spec/template/metadata/labels/batch.kubernetes.io~1controller-uid",
+    "Job:/metadata/labels/controller-uid",
+    "Job:/metadata/labels/batch.kubernetes.io~1controller-uid",
+    "Endpoints:/metadata/annotations/endpoints.kubernetes.io~1last-change-trigger-time",
+];
+
+/// Field managers of the control plane: with [`Normalize::owned_only`], what they own is
+/// what the servers filled in.
+pub const CONTROLLER_MANAGERS: &[&str] = &[
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-apiserver",
+    "cloud-controller-manager",
+    "k3s",
+];
+
+/// A key for Secret fingerprints: the same value gives the same fingerprint under one key
+/// (so "differs" shows), and without the key a fingerprint does not reveal the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    /// A key from its bytes (at least 16).
+    #[must_use]
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() >= 16).then(|| Self(bytes.to_vec()))
+    }
+
+    /// `fingerprint:` and 12 hex digits of HMAC-SHA256(key, value).
+    #[must_use]
+    pub fn fingerprint(&self, value: &[u8]) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, value);
+        let hex: String = tag.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("fingerprint:{hex}")
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
 /// What to strip besides the fixed list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Normalize {
     /// Keep `status` (stripped by default).
     pub include_status: bool,
-    /// More JSON pointers to strip; a segment may be a `*` glob (`/metadata/annotations/example.com~1*`).
+    /// More rules to strip (`/spec/replicas`, `Service:/spec/type`, `/metadata/annotations/example.com~1*`).
     pub ignore: Vec<String>,
+    /// Compare the server-allocated and server-defaulted fields too.
+    pub include_server_fields: bool,
+    /// Replaces [`SERVER_FIELDS`] when set.
+    pub server_fields: Option<Vec<String>>,
+    /// Compare only the fields some non-controller field manager owns (from `managedFields`):
+    /// what people set, never what the servers filled in.
+    pub owned_only: bool,
+    /// Field managers counted as controllers besides [`CONTROLLER_MANAGERS`].
+    pub controllers: Vec<String>,
+    /// The Secret fingerprint key; without one, Secret values are replaced by `<redacted>`
+    /// (then differences in them do not show).
+    #[serde(skip)]
+    pub secret_key: Option<SecretKey>,
 }
 
 /// An ignore rule that is not a JSON pointer.
@@ -43,19 +135,57 @@ pub struct IgnoreError {
     pub why: String,
 }
 
+/// One compiled rule: where it applies, and its pointer's segments (each a glob).
+#[derive(Debug, Clone)]
+struct Rule {
+    kind: Option<String>,
+    name: Option<String>,
+    segments: Vec<String>,
+}
+
+impl Rule {
+    fn parse(text: &str) -> Result<Self, IgnoreError> {
+        let bad = |why: &str| IgnoreError {
+            rule: text.to_string(),
+            why: why.to_string(),
+        };
+        let (scope, pointer) = match text.find(":/") {
+            Some(i) if !text.starts_with('/') => (Some(&text[..i]), &text[i + 1..]),
+            _ => (None, text),
+        };
+        if !pointer.starts_with('/') || pointer.len() < 2 {
+            return Err(bad(
+                "expected a JSON pointer such as /spec/replicas, Service:/spec/clusterIP or /metadata/labels/team*",
+            ));
+        }
+        let (kind, name) = match scope {
+            None => (None, None),
+            Some(s) => match s.split_once('/') {
+                Some((k, n)) if !k.is_empty() && !n.is_empty() => (Some(k.to_string()), Some(n.to_string())),
+                None if !s.is_empty() => (Some(s.to_string()), None),
+                _ => return Err(bad("the scope is Kind or Kind/name before the pointer")),
+            },
+        };
+        Ok(Self {
+            kind,
+            name,
+            segments: pointer.split('/').skip(1).map(unescape).collect(),
+        })
+    }
+
+    fn applies(&self, kind: &str, name: &str) -> bool {
+        self.kind.as_deref().is_none_or(|k| k == kind) && self.name.as_deref().is_none_or(|n| n == name)
+    }
+}
+
 impl Normalize {
-    /// Check the ignore rules.
+    /// Check the rules.
     ///
     /// # Errors
-    /// [`IgnoreError`] for a rule that does not start with `/`.
+    /// [`IgnoreError`] for a rule that is not a (scoped) JSON pointer.
     pub fn validate(&self) -> Result<(), IgnoreError> {
-        for r in &self.ignore {
-            if !r.starts_with('/') || r.len() < 2 {
-                return Err(IgnoreError {
-                    rule: r.clone(),
-                    why: "expected a JSON pointer such as /spec/replicas or /metadata/labels/team*".into(),
-                });
-            }
+        for r in self.ignore.iter().chain(self.server_fields.iter().flatten()) {
+            Rule::parse(r)?;
         }
         Ok(())
     }
@@ -68,26 +198,51 @@ impl Normalize {
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     }
 
-    /// The rules, compiled for [`Compiled::canonical`].
+    /// The rules, compiled for [`Compiled::canonical`]. Rules that do not parse are left out
+    /// ([`Normalize::validate`] reports them).
     #[must_use]
     pub fn compile(&self) -> Compiled {
-        let mut rules: Vec<Vec<String>> = ALWAYS
+        let server: Vec<&str> = match (&self.server_fields, self.include_server_fields) {
+            (_, true) => Vec::new(),
+            (Some(own), false) => own.iter().map(String::as_str).collect(),
+            (None, false) => SERVER_FIELDS.to_vec(),
+        };
+        let mut rules: Vec<Rule> = ALWAYS
             .iter()
             .copied()
+            .chain(server)
             .chain(self.ignore.iter().map(String::as_str))
-            .map(|r| r.split('/').skip(1).map(unescape).collect())
+            .filter_map(|r| Rule::parse(r).ok())
             .collect();
         if !self.include_status {
-            rules.push(vec!["status".into()]);
+            rules.push(Rule {
+                kind: None,
+                name: None,
+                segments: vec!["status".into()],
+            });
         }
-        Compiled { rules }
+        let controllers = self.owned_only.then(|| {
+            CONTROLLER_MANAGERS
+                .iter()
+                .map(|s| (*s).to_string())
+                .chain(self.controllers.iter().cloned())
+                .collect()
+        });
+        Compiled {
+            rules,
+            secret_key: self.secret_key.clone(),
+            controllers,
+        }
     }
 }
 
-/// Compiled strip rules: JSON pointer segments, each a glob.
+/// Compiled rules.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    rules: Vec<Vec<String>>,
+    rules: Vec<Rule>,
+    secret_key: Option<SecretKey>,
+    /// With `owned_only`: the managers whose fields do not count.
+    controllers: Option<Vec<String>>,
 }
 
 /// Maps dropped when stripping leaves them empty.
@@ -98,12 +253,39 @@ const PRUNED_WHEN_EMPTY: &[(&[&str], &str)] = &[
     (&["spec", "template", "metadata"], "labels"),
 ];
 
+/// Whether `v` is a core Secret (whose `data` and `stringData` values are fingerprinted).
+fn is_secret(v: &Value) -> bool {
+    v.get("kind").and_then(Value::as_str) == Some("Secret") && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
+}
+
 impl Compiled {
-    /// Write the normalised object as compact JSON with sorted keys, without building it:
-    /// equal normalised objects give equal bytes.
+    /// Write the normalised object as compact JSON with sorted keys, without building it
+    /// (except in owned-fields mode): equal normalised objects give equal bytes.
     pub fn canonical(&self, v: &Value, out: &mut Vec<u8>) {
-        let live: Vec<usize> = (0..self.rules.len()).collect();
-        self.write(v, &mut Vec::new(), &live, out);
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let live: Vec<usize> = (0..self.rules.len()).filter(|&r| self.rules[r].applies(kind, name)).collect();
+        let secret = is_secret(v);
+        match &self.controllers {
+            Some(controllers) => {
+                let owned = super::owned::project(v, controllers);
+                self.write(&owned, &mut Vec::new(), &live, secret, out);
+            }
+            None => self.write(v, &mut Vec::new(), &live, secret, out),
+        }
+    }
+
+    /// A Secret value's stand-in.
+    fn secret_value(&self, v: &Value, out: &mut Vec<u8>) {
+        let text = match v {
+            Value::String(s) => s.as_bytes().to_vec(),
+            other => other.to_string().into_bytes(),
+        };
+        let shown = match &self.secret_key {
+            Some(k) => k.fingerprint(&text),
+            None => "<redacted>".to_string(),
+        };
+        let _ = serde_json::to_writer(&mut *out, &shown);
     }
 
     /// Whether nothing below this point is stripped: the subtree is written with sorted
@@ -142,22 +324,31 @@ impl Compiled {
 
     /// Whether `key` at `path` is stripped by a rule still alive at this depth.
     fn dropped(&self, depth: usize, key: &str, live: &[usize]) -> bool {
-        live.iter()
-            .any(|&r| self.rules[r].len() == depth + 1 && glob_match(&self.rules[r][depth], key))
+        live.iter().any(|&r| {
+            let segs = &self.rules[r].segments;
+            segs.len() == depth + 1 && glob_match(&segs[depth], key)
+        })
     }
 
     fn descend(&self, depth: usize, key: &str, live: &[usize]) -> Vec<usize> {
         live.iter()
             .copied()
-            .filter(|&r| self.rules[r].len() > depth + 1 && glob_match(&self.rules[r][depth], key))
+            .filter(|&r| {
+                let segs = &self.rules[r].segments;
+                segs.len() > depth + 1 && glob_match(&segs[depth], key)
+            })
             .collect()
     }
 
-    fn write<'v>(&self, v: &'v Value, path: &mut Vec<&'v str>, live: &[usize], out: &mut Vec<u8>) {
-        if live.is_empty() {
+    fn write<'v>(&self, v: &'v Value, path: &mut Vec<&'v str>, live: &[usize], secret: bool, out: &mut Vec<u8>) {
+        let depth = path.len();
+        // NB: a Secret's values never reach a report: each becomes its fingerprint.
+        if secret && depth == 2 && matches!(path[0], "data" | "stringData") {
+            return self.secret_value(v, out);
+        }
+        if live.is_empty() && !(secret && depth < 2) {
             return Self::write_plain(v, out);
         }
-        let depth = path.len();
         match v {
             Value::Object(map) => {
                 let mut keys: Vec<&String> = map.keys().filter(|k| !self.dropped(depth, k, live)).collect();
@@ -182,7 +373,7 @@ impl Compiled {
                     let _ = serde_json::to_writer(&mut *out, k);
                     out.push(b':');
                     path.push(k.as_str());
-                    self.write(child, path, &child_live, out);
+                    self.write(child, path, &child_live, secret, out);
                     path.pop();
                 }
                 out.push(b'}');
@@ -203,7 +394,7 @@ impl Compiled {
                     // NB: array indexes only matter to rules, which never reach past them
                     // by name; the path keeps a placeholder.
                     path.push("*");
-                    self.write(item, path, &child_live, out);
+                    self.write(item, path, &child_live, secret, out);
                     path.pop();
                 }
                 out.push(b']');
@@ -251,6 +442,7 @@ mod tests {
         let with_status = Normalize {
             include_status: true,
             ignore: vec!["/spec/replicas".into(), "/metadata/labels/ap*".into()],
+            ..Normalize::default()
         };
         with_status.validate().unwrap();
         let n = with_status.apply(&obj);
@@ -258,11 +450,100 @@ mod tests {
         assert!(n["spec"].get("replicas").is_none() && n["metadata"].get("labels").is_none());
         assert!(
             Normalize {
-                include_status: false,
-                ignore: vec!["spec.replicas".into()]
+                ignore: vec!["spec.replicas".into()],
+                ..Normalize::default()
             }
             .validate()
             .is_err()
+        );
+    }
+
+    fn canonical(n: &Normalize, v: &Value) -> String {
+        let mut out = Vec::new();
+        n.compile().canonical(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn server_allocated_fields_do_not_differ() {
+        let svc = |ip: &str, port: u16| {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                    "type": "NodePort", "ports": [{"port": 80, "nodePort": port, "protocol": "TCP"}]}})
+        };
+        let n = Normalize::default();
+        assert_eq!(canonical(&n, &svc("10.96.0.10", 30001)), canonical(&n, &svc("10.112.7.3", 31555)));
+        let keep = Normalize {
+            include_server_fields: true,
+            ..Normalize::default()
+        };
+        assert_ne!(canonical(&keep, &svc("10.96.0.10", 30001)), canonical(&keep, &svc("10.112.7.3", 31555)));
+        let ca = |pem: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": pem}});
+        assert_eq!(canonical(&n, &ca("A")), canonical(&n, &ca("B")));
+        let other = |pem: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"}, "data": {"ca.crt": pem}});
+        assert_ne!(canonical(&n, &other("A")), canonical(&n, &other("B")), "scoped to kube-root-ca.crt only");
+        // The list is overridable, and scoped rules are checked.
+        let own = Normalize {
+            server_fields: Some(vec!["Service:/spec/clusterIP".into()]),
+            ..Normalize::default()
+        };
+        assert_ne!(canonical(&own, &svc("10.96.0.10", 1)), canonical(&own, &svc("10.112.7.3", 1)));
+        for bad in ["Service:spec", ":/spec", "/"] {
+            let n = Normalize {
+                ignore: vec![bad.into()],
+                ..Normalize::default()
+            };
+            assert!(n.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_values_become_keyed_fingerprints() {
+        let secret = |pw: &str| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "type": "Opaque",
+                "data": {"password": pw, "user": "YWRtaW4="}, "stringData": {"token": pw}})
+        };
+        let key = SecretKey::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        let n = Normalize {
+            secret_key: Some(key.clone()),
+            ..Normalize::default()
+        };
+        let a = canonical(&n, &secret("aHVudGVyMg=="));
+        let b = canonical(&n, &secret("czNjcjN0"));
+        assert!(!a.contains("aHVudGVyMg==") && !b.contains("czNjcjN0") && !a.contains("YWRtaW4="), "{a}");
+        assert_ne!(a, b, "a different value still shows as different");
+        assert_eq!(a, canonical(&n, &secret("aHVudGVyMg==")), "the same value, the same fingerprint");
+        assert!(a.contains(&key.fingerprint(b"aHVudGVyMg==")), "{a}");
+        let other_key = Normalize {
+            secret_key: SecretKey::new(b"another key of sixteen+ bytes"),
+            ..Normalize::default()
+        };
+        assert_ne!(canonical(&other_key, &secret("aHVudGVyMg==")), a, "keyed: no fixed dictionary");
+        let unkeyed = canonical(&Normalize::default(), &secret("aHVudGVyMg=="));
+        assert!(unkeyed.contains("<redacted>") && !unkeyed.contains("aHVudGVyMg=="), "{unkeyed}");
+        assert!(!format!("{key:?}").contains("0123"), "the key never prints");
+        // A ConfigMap's data is compared as it is.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"password": "x"}});
+        assert!(canonical(&n, &cm).contains("\"x\""));
+    }
+
+    #[test]
+    fn owned_only_compares_what_people_set() {
+        let deploy = |defaulted: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web",
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+                "spec": {"replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                    "strategy": {"type": defaulted}}})
+        };
+        let n = Normalize {
+            owned_only: true,
+            ..Normalize::default()
+        };
+        assert_eq!(canonical(&n, &deploy("RollingUpdate")), canonical(&n, &deploy("Recreate")));
+        assert_eq!(
+            canonical(&n, &deploy("x")),
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":3}}"#
         );
     }
 }

@@ -37,9 +37,18 @@ pub struct FleetConfig {
     /// The audit log (JSON lines); relative to the fleet file. `--audit-log` overrides it.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
-    /// Fields `compare` ignores besides the built-in list (JSON pointers, `*` per segment).
+    /// Fields `compare` ignores besides the built-in list (JSON pointers, `*` per segment,
+    /// optionally scoped: `Service:/spec/type`, `ConfigMap/name:/data/key`).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Replaces the built-in list of server-allocated and server-defaulted fields that
+    /// `compare` leaves out (same rule syntax).
+    #[serde(default)]
+    pub server_fields: Option<Vec<String>>,
+    /// Field managers that `compare --owned-only` counts as controllers, besides the
+    /// control plane's own.
+    #[serde(default)]
+    pub controllers: Vec<String>,
 }
 
 /// Where the Cluster API source reads.

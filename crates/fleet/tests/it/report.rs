@@ -138,8 +138,8 @@ async fn variants_differences_inventory_and_determinism() {
     // Ignoring the image makes everyone agree.
     let ignore = Options {
         normalize: muster_core::report::normalize::Normalize {
-            include_status: false,
             ignore: vec!["/spec/template/spec/containers/*/image".into()],
+            ..Default::default()
         },
         ..Options::default()
     };
