@@ -163,11 +163,7 @@ async fn main() {
     );
 
     for concurrency in [16, 256] {
-        let other = Fanout::new(
-            fresh.clone(),
-            Policy::default(),
-            keep.clone().concurrency(concurrency),
-        );
+        let other = Fanout::new(fresh.clone(), Policy::default(), keep.clone().concurrency(concurrency));
         let mut runs: Vec<f64> = Vec::new();
         for _ in 0..20 {
             runs.push(ms(fan(&other, get_web(), members.clone()).await.0));

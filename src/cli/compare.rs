@@ -117,8 +117,10 @@ impl From<ReportFormat> for Format {
 /// values are replaced by `<redacted>` and differences in them do not show.
 #[must_use]
 pub fn secret_key() -> Option<SecretKey> {
-    let path = std::env::var_os("MUSTER_FINGERPRINT_KEY")
-        .map_or_else(|| muster_fleet::files::state_dir().join("fingerprint.key"), PathBuf::from);
+    let path = std::env::var_os("MUSTER_FINGERPRINT_KEY").map_or_else(
+        || muster_fleet::files::state_dir().join("fingerprint.key"),
+        PathBuf::from,
+    );
     match muster_fleet::files::fingerprint_key(&path) {
         Ok(bytes) => SecretKey::new(&bytes),
         Err(e) => {

@@ -14,6 +14,9 @@ use crate::name::Namespace;
 use crate::result::{ExecError, ExecResult, Output, Status};
 use crate::selector::{check_scope, glob_match, scope_matches};
 
+/// The `apiVersion` of policy files (optional in the file).
+pub const API_VERSION: &str = "muster.dev/v1alpha1";
+
 /// Programs that run arbitrary code and are denied for exec unless the policy names them.
 const SHELLS_AND_INTERPRETERS: &[&str] = &[
     "sh",
@@ -274,6 +277,30 @@ impl Policy {
             path: origin.to_string(),
             message,
         };
+        let blank = text
+            .lines()
+            .map(str::trim)
+            .all(|l| l.is_empty() || l.starts_with('#') || l == "---");
+        if blank {
+            return Err(err(
+                "the policy is empty (an empty file would allow everything by default)".into(),
+            ));
+        }
+        // NB: the kind first, so a kubeconfig or a manifest given by mistake says what it is.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Header {
+            api_version: Option<String>,
+            kind: Option<String>,
+        }
+        if let Ok(h) = crate::yaml::parse::<Header>(text) {
+            if let Some(kind) = h.kind.as_deref().filter(|k| *k != "Policy") {
+                return Err(err(format!("kind {kind:?} is not a muster Policy")));
+            }
+            if let Some(v) = h.api_version.as_deref().filter(|v| *v != API_VERSION) {
+                return Err(err(format!("apiVersion {v:?}: this muster reads {API_VERSION}")));
+            }
+        }
         let p: Self = crate::yaml::parse(text).map_err(|e| err(e.to_string()))?;
         for (i, r) in p.namespaces.iter().enumerate() {
             check_scope(r.clusters.as_deref(), r.selector.as_deref())
@@ -679,6 +706,20 @@ mod tests {
                 .rule,
             "ActionNotAllowed"
         );
+        for (text, says) in [
+            ("", "empty"),
+            ("  \n# only a comment\n", "empty"),
+            ("apiVersion: v1\nkind: Config\n", "kind \"Config\""),
+            ("kind: Policy\napiVersion: muster.dev/v9\n", "apiVersion"),
+            ("clusters: []\n", "clusters"),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n",
+                "Deployment",
+            ),
+        ] {
+            let e = Policy::parse("p.yaml", text).unwrap_err().to_string();
+            assert!(e.starts_with("policy p.yaml: ") && e.contains(says), "{text:?}: {e}");
+        }
         let e = Policy::parse("p.yaml", "actions: [get, drain]\n")
             .unwrap_err()
             .to_string();

@@ -142,6 +142,7 @@ impl Caller {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let sent = Instant::now();
             let failure = match tokio::time::timeout_at(self.deadline, self.registry.acquire(&self.member)).await {
                 Err(_) => Failure::deadline(),
                 Ok(permit) => {
@@ -158,7 +159,8 @@ impl Caller {
                 }
             };
             let retried = attempt > 1;
-            if !failure.may_retry(idempotence) || attempt >= self.settings.max_attempts {
+            let asked = self.member.limits.pause().asked_since(sent.into_std());
+            if !failure.may_retry(idempotence, asked) || attempt >= self.settings.max_attempts {
                 return Err(Retried { failure, retried });
             }
             // NB: the member's pause holds the retry (and every other request to the member)

@@ -36,13 +36,17 @@ pub struct Failure {
     /// The response came from the server before anything ran (429/5xx status, refused
     /// upgrade), so even an [`Idempotence::Once`] request may be repeated.
     pub refused_by_server: bool,
+    /// A plain 500: final, unless the server asked to retry it with `Retry-After`
+    /// (client-go's rule; a typed-patch error or an unreachable kubelet is deterministic).
+    pub retry_if_asked: bool,
 }
 
 impl Failure {
     /// A failure from an HTTP status code and the server's message.
     #[must_use]
     pub fn http(code: u16, reason: &str, detail: &str) -> Self {
-        let transient = matches!(code, 429 | 500 | 502 | 503 | 504);
+        // NB: client-go retries 429 and 502/503/504, and other 5xx only with Retry-After.
+        let transient = matches!(code, 429 | 502 | 503 | 504);
         let reason = if reason.is_empty() {
             default_reason(code)
         } else {
@@ -54,7 +58,8 @@ impl Failure {
             code: Some(code),
             detail: format!("{code} {reason}: {detail}"),
             transient,
-            refused_by_server: transient,
+            refused_by_server: transient || code >= 500,
+            retry_if_asked: code >= 500 && !transient,
         }
     }
 
@@ -90,6 +95,7 @@ impl Failure {
             detail,
             transient,
             refused_by_server: false,
+            retry_if_asked: false,
         }
     }
 
@@ -106,10 +112,12 @@ impl Failure {
         Self::local(Status::Failed, reason, detail, false)
     }
 
-    /// Whether a request of this idempotence may be sent again after this failure.
+    /// Whether a request of this idempotence may be sent again after this failure;
+    /// `asked` says the server sent `Retry-After` with it.
     #[must_use]
-    pub fn may_retry(&self, idempotence: Idempotence) -> bool {
-        self.transient && (idempotence != Idempotence::Once || self.refused_by_server)
+    pub fn may_retry(&self, idempotence: Idempotence, asked: bool) -> bool {
+        (self.transient || (self.retry_if_asked && asked))
+            && (idempotence != Idempotence::Once || self.refused_by_server)
     }
 
     /// The result's error, naming the cluster and what was done.
@@ -154,12 +162,64 @@ pub fn classify(error: &kube::Error) -> Failure {
             "",
             code.canonical_reason().unwrap_or("the server refused the stream"),
         ),
+        // NB: a certificate the client does not trust will not be trusted on a retry either.
+        _ if tls_verification_failed(error) => {
+            Failure::local(Status::Failed, "TLSVerificationFailed", transport_detail(error), false)
+        }
         E::HyperError(_) | E::Service(_) | E::RustlsTls(_) | E::ReadEvents(_) => {
             Failure::local(Status::Unreachable, "ConnectionFailed", transport_detail(error), true)
         }
         E::Auth(_) => Failure::local(Status::Failed, "AuthFailed", transport_detail(error), false),
         other => Failure::local(Status::Failed, "ClientError", transport_detail(other), false),
     }
+}
+
+/// A `Status` object with `status: Failure` that came back with a 2xx code: a failure all
+/// the same (a proxy or aggregated API may answer so), or `None` for any other body.
+#[must_use]
+pub fn failure_in_body(body: &serde_json::Value) -> Option<Failure> {
+    let text = |k: &str| body.get(k).and_then(serde_json::Value::as_str);
+    if text("kind") != Some("Status") || text("status") != Some("Failure") {
+        return None;
+    }
+    let code = body
+        .get("code")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| *c >= 400)
+        .unwrap_or(500);
+    let mut f = Failure::http(
+        code,
+        text("reason").unwrap_or_default(),
+        text("message").unwrap_or("failed"),
+    );
+    f.detail = format!("{} (in a successful response)", f.detail);
+    Some(f)
+}
+
+/// [`failure_in_body`] of JSON text, parsing it only when it may be a `Status`.
+#[must_use]
+pub fn failure_in_text(text: &str) -> Option<Failure> {
+    if !text.contains("\"Status\"") {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| failure_in_body(&v))
+}
+
+/// Whether a transport error is the server's certificate failing verification (an unknown
+/// issuer, a wrong name, an expired certificate).
+fn tls_verification_failed(error: &kube::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if text.contains("invalid peer certificate") || text.contains("certificate verify failed") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The innermost cause of a transport error, on one line ("Connection refused (os error
@@ -198,24 +258,58 @@ mod tests {
     fn transient_failures_and_who_may_retry() {
         let throttled = Failure::http(429, "TooManyRequests", "slow down");
         assert_eq!(throttled.status, Status::Throttled);
-        assert!(throttled.may_retry(Idempotence::Read));
-        assert!(throttled.may_retry(Idempotence::Once), "nothing ran behind a 429");
+        assert!(throttled.may_retry(Idempotence::Read, false));
+        assert!(
+            throttled.may_retry(Idempotence::Once, false),
+            "nothing ran behind a 429"
+        );
         let unavailable = Failure::http(503, "", "x");
         assert_eq!(unavailable.reason, "ServiceUnavailable");
-        assert!(unavailable.may_retry(Idempotence::IdempotentWrite));
+        assert!(unavailable.may_retry(Idempotence::IdempotentWrite, false));
+        for code in [502, 504] {
+            assert!(
+                Failure::http(code, "", "x").may_retry(Idempotence::Read, false),
+                "{code}"
+            );
+        }
+        // A plain 500 is deterministic (a typed-patch error, an unreachable kubelet) unless
+        // the server asked for a retry.
+        let internal = Failure::http(500, "InternalError", "failed to create typed patch object");
+        assert!(!internal.may_retry(Idempotence::Read, false));
+        assert!(internal.may_retry(Idempotence::Read, true));
+        assert!(!Failure::http(501, "", "x").may_retry(Idempotence::Read, false));
         let not_found = Failure::http(404, "NotFound", "deployments.apps \"web\" not found");
-        assert!(!not_found.may_retry(Idempotence::Read));
+        assert!(!not_found.may_retry(Idempotence::Read, true));
         let dropped = Failure::local(Status::Unreachable, "ConnectionFailed", "reset".into(), true);
-        assert!(dropped.may_retry(Idempotence::Read) && dropped.may_retry(Idempotence::IdempotentWrite));
-        assert!(!dropped.may_retry(Idempotence::Once), "an exec stream may have started");
-        assert!(!Failure::call_timeout(Duration::from_secs(1)).may_retry(Idempotence::Once));
-        assert!(!Failure::deadline().may_retry(Idempotence::Read));
+        assert!(dropped.may_retry(Idempotence::Read, false) && dropped.may_retry(Idempotence::IdempotentWrite, false));
+        assert!(
+            !dropped.may_retry(Idempotence::Once, false),
+            "an exec stream may have started"
+        );
+        assert!(!Failure::call_timeout(Duration::from_secs(1)).may_retry(Idempotence::Once, false));
+        assert!(!Failure::deadline().may_retry(Idempotence::Read, false));
         let e = not_found.to_error("prod-1", "get deploy/web");
         assert_eq!(e.code, Some(404));
         assert_eq!(
             e.message,
             "cluster prod-1: get deploy/web: 404 NotFound: deployments.apps \"web\" not found"
         );
+    }
+
+    #[test]
+    fn a_failure_status_in_a_success_is_a_failure() {
+        let f = failure_in_text(
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":403,"reason":"Forbidden","message":"no"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.code, f.reason.as_str(), f.status),
+            (Some(403), "Forbidden", Status::Failed)
+        );
+        let f = failure_in_text(r#"{"kind":"Status","status":"Failure","message":"boom"}"#).unwrap();
+        assert_eq!(f.code, Some(500));
+        assert!(failure_in_text(r#"{"kind":"Status","status":"Success"}"#).is_none());
+        assert!(failure_in_text(r#"{"kind":"ConfigMap","data":{"a":"Status"}}"#).is_none());
     }
 
     #[test]

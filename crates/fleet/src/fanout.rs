@@ -219,7 +219,9 @@ impl Task {
         caller.log_lines = self.log_lines.clone();
         let outcome = tokio::select! {
             biased;
-            () = self.cancel.cancelled() => Err(cancelled()),
+            // NB: following logs ends when the user stops it: that is the normal end.
+            () = self.cancel.cancelled(), if command.follow => Ok(action::Outcome::summary(&["log stream ended: stopped by the user".to_string()])),
+            () = self.cancel.cancelled(), if !command.follow => Err(cancelled()),
             () = tokio::time::sleep_until(self.deadline) => Err(Failure::deadline()),
             r = action::run(&caller) => r,
         };

@@ -104,7 +104,11 @@ pub fn fingerprint_key(path: &Path) -> Result<Vec<u8>, FileError> {
         Ok(text) => {
             let hex = text.trim();
             let bytes: Option<Vec<u8>> = (hex.len() == 64)
-                .then(|| (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect())
+                .then(|| {
+                    (0..32)
+                        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                        .collect()
+                })
                 .flatten();
             bytes.ok_or_else(|| err("not a fingerprint key (64 hex digits)".into()))
         }
@@ -171,8 +175,16 @@ mod tests {
         let key = fingerprint_key(&key_path).unwrap();
         assert_eq!(key.len(), 32);
         assert_eq!(fingerprint_key(&key_path).unwrap(), key);
-        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::write(&key_path, "short").unwrap();
-        assert!(fingerprint_key(&key_path).unwrap_err().problem.contains("64 hex digits"));
+        assert!(
+            fingerprint_key(&key_path)
+                .unwrap_err()
+                .problem
+                .contains("64 hex digits")
+        );
     }
 }

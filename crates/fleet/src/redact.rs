@@ -92,7 +92,10 @@ fn names_secret(key: &str) -> bool {
     }
     // NB: DB_PASSWORD, AWS_SECRET_ACCESS_KEY, X-Auth-Token, X-Vault-Token, api_key...
     let upper = bare.to_ascii_uppercase();
-    let is_name = !bare.is_empty() && bare.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let is_name = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     is_name
         && upper
             .split(['_', '-', '.'])
@@ -180,8 +183,22 @@ mod tests {
         assert_eq!(word("/etc/app/config.yaml"), "/etc/app/config.yaml");
         assert_eq!(words("Authorization: Bearer abc"), "Authorization: Bearer <redacted>");
         assert_eq!(
-            redacted(&["curl", "-H", "Authorization: Bearer abc", "--password", "pw", "http://x"]),
-            ["curl", "-H", "Authorization: Bearer <redacted>", "--password", "<redacted>", "http://x"]
+            redacted(&[
+                "curl",
+                "-H",
+                "Authorization: Bearer abc",
+                "--password",
+                "pw",
+                "http://x"
+            ]),
+            [
+                "curl",
+                "-H",
+                "Authorization: Bearer <redacted>",
+                "--password",
+                "<redacted>",
+                "http://x"
+            ]
         );
     }
 

@@ -50,6 +50,9 @@ pub fn variant_id(mut i: usize) -> String {
 /// Each group is `(clusters, is_present)`; returns the order as indexes.
 fn order(groups: &[(Vec<String>, bool)], baseline: Option<&str>) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..groups.len()).collect();
+    if idx.is_empty() {
+        return idx;
+    }
     idx.sort_by(|&a, &b| {
         let (ca, pa) = &groups[a];
         let (cb, pb) = &groups[b];
@@ -238,6 +241,9 @@ fn objects(results: &[&ExecResult], options: &Options, report: &mut Report) {
     report.summary.agree = answered.len() - differing.len();
     report.summary.differ = differing.len();
     report.summary.variants = most;
+    // NB: nobody having the object is not agreement: say so (and exit 1).
+    report.summary.found_nowhere =
+        !answered.is_empty() && report.objects.iter().all(|o| o.variants.iter().all(|v| v.missing));
 }
 
 /// One object's part of the report.

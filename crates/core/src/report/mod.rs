@@ -69,6 +69,9 @@ pub struct Summary {
     pub failed: usize,
     /// Variants of the object (or text) with the most; 1 means everyone agrees.
     pub variants: usize,
+    /// Every answering cluster lacks the object (or has no object of the kind).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub found_nowhere: bool,
 }
 
 /// Where one object exists.
@@ -192,7 +195,7 @@ impl Report {
     /// Whether every cluster agrees (and none failed): exit code 0 as `kubectl diff`.
     #[must_use]
     pub fn agrees(&self) -> bool {
-        self.summary.failed == 0 && self.summary.differ == 0
+        self.summary.failed == 0 && self.summary.differ == 0 && !self.summary.found_nowhere
     }
 
     /// Deterministic JSON (pretty, newline-terminated).

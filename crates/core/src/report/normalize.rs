@@ -264,7 +264,9 @@ impl Compiled {
     pub fn canonical(&self, v: &Value, out: &mut Vec<u8>) {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
         let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let live: Vec<usize> = (0..self.rules.len()).filter(|&r| self.rules[r].applies(kind, name)).collect();
+        let live: Vec<usize> = (0..self.rules.len())
+            .filter(|&r| self.rules[r].applies(kind, name))
+            .collect();
         let secret = is_secret(v);
         match &self.controllers {
             Some(controllers) => {
@@ -472,22 +474,35 @@ mod tests {
                     "type": "NodePort", "ports": [{"port": 80, "nodePort": port, "protocol": "TCP"}]}})
         };
         let n = Normalize::default();
-        assert_eq!(canonical(&n, &svc("10.96.0.10", 30001)), canonical(&n, &svc("10.112.7.3", 31555)));
+        assert_eq!(
+            canonical(&n, &svc("10.96.0.10", 30001)),
+            canonical(&n, &svc("10.112.7.3", 31555))
+        );
         let keep = Normalize {
             include_server_fields: true,
             ..Normalize::default()
         };
-        assert_ne!(canonical(&keep, &svc("10.96.0.10", 30001)), canonical(&keep, &svc("10.112.7.3", 31555)));
+        assert_ne!(
+            canonical(&keep, &svc("10.96.0.10", 30001)),
+            canonical(&keep, &svc("10.112.7.3", 31555))
+        );
         let ca = |pem: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": pem}});
         assert_eq!(canonical(&n, &ca("A")), canonical(&n, &ca("B")));
         let other = |pem: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"}, "data": {"ca.crt": pem}});
-        assert_ne!(canonical(&n, &other("A")), canonical(&n, &other("B")), "scoped to kube-root-ca.crt only");
+        assert_ne!(
+            canonical(&n, &other("A")),
+            canonical(&n, &other("B")),
+            "scoped to kube-root-ca.crt only"
+        );
         // The list is overridable, and scoped rules are checked.
         let own = Normalize {
             server_fields: Some(vec!["Service:/spec/clusterIP".into()]),
             ..Normalize::default()
         };
-        assert_ne!(canonical(&own, &svc("10.96.0.10", 1)), canonical(&own, &svc("10.112.7.3", 1)));
+        assert_ne!(
+            canonical(&own, &svc("10.96.0.10", 1)),
+            canonical(&own, &svc("10.112.7.3", 1))
+        );
         for bad in ["Service:spec", ":/spec", "/"] {
             let n = Normalize {
                 ignore: vec![bad.into()],
@@ -510,17 +525,31 @@ mod tests {
         };
         let a = canonical(&n, &secret("aHVudGVyMg=="));
         let b = canonical(&n, &secret("czNjcjN0"));
-        assert!(!a.contains("aHVudGVyMg==") && !b.contains("czNjcjN0") && !a.contains("YWRtaW4="), "{a}");
+        assert!(
+            !a.contains("aHVudGVyMg==") && !b.contains("czNjcjN0") && !a.contains("YWRtaW4="),
+            "{a}"
+        );
         assert_ne!(a, b, "a different value still shows as different");
-        assert_eq!(a, canonical(&n, &secret("aHVudGVyMg==")), "the same value, the same fingerprint");
+        assert_eq!(
+            a,
+            canonical(&n, &secret("aHVudGVyMg==")),
+            "the same value, the same fingerprint"
+        );
         assert!(a.contains(&key.fingerprint(b"aHVudGVyMg==")), "{a}");
         let other_key = Normalize {
             secret_key: SecretKey::new(b"another key of sixteen+ bytes"),
             ..Normalize::default()
         };
-        assert_ne!(canonical(&other_key, &secret("aHVudGVyMg==")), a, "keyed: no fixed dictionary");
+        assert_ne!(
+            canonical(&other_key, &secret("aHVudGVyMg==")),
+            a,
+            "keyed: no fixed dictionary"
+        );
         let unkeyed = canonical(&Normalize::default(), &secret("aHVudGVyMg=="));
-        assert!(unkeyed.contains("<redacted>") && !unkeyed.contains("aHVudGVyMg=="), "{unkeyed}");
+        assert!(
+            unkeyed.contains("<redacted>") && !unkeyed.contains("aHVudGVyMg=="),
+            "{unkeyed}"
+        );
         assert!(!format!("{key:?}").contains("0123"), "the key never prints");
         // A ConfigMap's data is compared as it is.
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"password": "x"}});
@@ -540,7 +569,10 @@ mod tests {
             owned_only: true,
             ..Normalize::default()
         };
-        assert_eq!(canonical(&n, &deploy("RollingUpdate")), canonical(&n, &deploy("Recreate")));
+        assert_eq!(
+            canonical(&n, &deploy("RollingUpdate")),
+            canonical(&n, &deploy("Recreate"))
+        );
         assert_eq!(
             canonical(&n, &deploy("x")),
             r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":3}}"#

@@ -48,13 +48,15 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                 None => meta.remove("namespace"),
             };
         }
-        c.call(Idempotence::IdempotentWrite, |client| {
-            let api = r.api(client, ns.as_ref());
-            let (pp, obj) = (&pp, &obj);
-            async move { api.patch(name, pp, &Patch::Apply(obj)).await }
-        })
-        .await
-        .map_err(|e| progress(e.failure))?;
+        let answer = c
+            .call(Idempotence::IdempotentWrite, |client| {
+                let api = r.api(client, ns.as_ref());
+                let (pp, obj) = (&pp, &obj);
+                async move { api.patch(name, pp, &Patch::Apply(obj)).await }
+            })
+            .await
+            .map_err(|e| progress(e.failure))?;
+        super::refuse_status(&answer).map_err(progress)?;
         done.push(format!("{}/{name} serverside-applied{}", r.display(), dry_run_note(c)));
     }
     Ok(Outcome::summary(&done))

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Outcome, resolve, target};
 use crate::call::Caller;
-use crate::failure::{Failure, Idempotence};
+use crate::failure::{Failure, Idempotence, failure_in_body, failure_in_text};
 use muster_core::result::{Object, Output};
 
 /// Page size of list requests (kubectl uses 500 too).
@@ -29,6 +29,9 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                 async move { client.request_text(req.map_err(kube::Error::BuildRequest)?).await }
             })
             .await?;
+        if let Some(f) = failure_in_text(&text) {
+            return Err(f.within(&format!("{}/{name}", r.display())));
+        }
         let obj = Object::from_json(&text)
             .map_err(|e| Failure::invalid("InvalidResponse", format!("the server's answer is not JSON: {e}")))?;
         vec![obj]
@@ -47,6 +50,9 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
                     async move { client.request::<Value>(req.map_err(kube::Error::BuildRequest)?).await }
                 })
                 .await?;
+            if let Some(f) = failure_in_body(&page) {
+                return Err(f.within(&r.display()));
+            }
             token = page
                 .pointer("/metadata/continue")
                 .and_then(Value::as_str)

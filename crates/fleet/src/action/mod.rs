@@ -75,6 +75,18 @@ pub(crate) fn target_name(caller: &Caller) -> Result<&Name, Failure> {
     })
 }
 
+/// A write's answer that is a `Status` with `status: Failure` despite its 2xx code.
+///
+/// # Errors
+/// That failure.
+pub(crate) fn refuse_status(answer: &kube::api::DynamicObject) -> Result<(), Failure> {
+    if answer.types.as_ref().is_none_or(|t| t.kind != "Status") {
+        return Ok(());
+    }
+    let body = serde_json::to_value(answer).unwrap_or_default();
+    crate::failure::failure_in_body(&body).map_or(Ok(()), Err)
+}
+
 /// The field managers of scale and restart: distinct from apply's, so a later apply that
 /// conflicts on `replicas` says who set it ("conflict with muster-scale").
 pub const SCALE_MANAGER: &str = "muster-scale";

@@ -32,12 +32,14 @@ pub async fn run(c: &Caller) -> Result<Outcome, Failure> {
     }}}}});
     let what = format!("{}/{name}", r.display());
     r.authorize(c, Some(c.namespace()), &what)?;
-    c.call(Idempotence::IdempotentWrite, |client| {
-        let api = r.api(client, Some(c.namespace()));
-        let (pp, patch) = (&pp, &patch);
-        async move { api.patch(name.as_str(), pp, &Patch::Merge(patch)).await }
-    })
-    .await
-    .map_err(|e| e.failure.within(&what))?;
+    let answer = c
+        .call(Idempotence::IdempotentWrite, |client| {
+            let api = r.api(client, Some(c.namespace()));
+            let (pp, patch) = (&pp, &patch);
+            async move { api.patch(name.as_str(), pp, &Patch::Merge(patch)).await }
+        })
+        .await
+        .map_err(|e| e.failure.within(&what))?;
+    super::refuse_status(&answer).map_err(|f| f.within(&what))?;
     Ok(Outcome::summary(&[format!("{what} restarted{}", dry_run_note(c))]))
 }

@@ -153,6 +153,9 @@ impl FleetConfig {
             message,
         };
         let cfg: Self = muster_core::yaml::parse(text).map_err(|e| err(e.to_string()))?;
+        if let Some(kind) = cfg.kind.as_deref().filter(|k| *k != "Fleet") {
+            return Err(err(format!("kind {kind:?} is not a muster Fleet configuration")));
+        }
         for (i, g) in cfg.limits.groups.iter().enumerate() {
             check_scope(g.clusters.as_deref(), g.selector.as_deref())
                 .map_err(|m| err(format!("limits.groups[{i}]: {m}")))?;

@@ -63,15 +63,25 @@ pub struct Limits {
 /// A member's `Retry-After`: set by its client when a response carries the header, waited
 /// out by every request to that member (and only that member).
 #[derive(Debug, Clone, Default)]
-pub struct Pause(Arc<std::sync::Mutex<Option<Instant>>>);
+pub struct Pause(Arc<std::sync::Mutex<PauseState>>);
+
+#[derive(Debug, Default)]
+struct PauseState {
+    /// Until when requests are held back.
+    until: Option<Instant>,
+    /// When a response last carried `Retry-After` (a server error with one may be retried).
+    asked: Option<Instant>,
+}
 
 impl Pause {
     /// Hold requests back for `d` from now (never shortens a longer pause).
     pub fn extend(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let now = Instant::now();
+        let until = now + d;
         let mut p = self.0.lock().expect("pause lock");
-        if p.is_none_or(|u| u < until) {
-            *p = Some(until);
+        p.asked = Some(now);
+        if p.until.is_none_or(|u| u < until) {
+            p.until = Some(until);
         }
     }
 
@@ -79,8 +89,15 @@ impl Pause {
     #[must_use]
     pub fn remaining(&self) -> Option<Duration> {
         let p = self.0.lock().expect("pause lock");
-        p.and_then(|u| u.checked_duration_since(Instant::now()))
+        p.until
+            .and_then(|u| u.checked_duration_since(Instant::now()))
             .filter(|d| !d.is_zero())
+    }
+
+    /// Whether a response carrying `Retry-After` arrived at or after `since`.
+    #[must_use]
+    pub fn asked_since(&self, since: Instant) -> bool {
+        self.0.lock().expect("pause lock").asked.is_some_and(|a| a >= since)
     }
 
     /// Record the `Retry-After` of a response, if it has one.

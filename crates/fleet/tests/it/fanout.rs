@@ -516,6 +516,13 @@ async fn followed_logs_stream_until_cancelled_and_close() {
         .unwrap()
         .unwrap();
     assert_eq!(results.len(), 2);
+    assert_all(&results, Status::Succeeded);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(&r.output, Output::Summary { text } if text.contains("stream ended"))),
+        "a stopped follow is a normal end: {results:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if live() == 0 {

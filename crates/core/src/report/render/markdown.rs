@@ -11,6 +11,32 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The longest run of backticks in `s`.
+fn longest_backticks(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// `s` as an inline code span (for a table cell): fenced with more backticks than it holds,
+/// so a value with backticks in it cannot end the span early (CommonMark).
+fn code(s: &str) -> String {
+    let s = cell(s);
+    let fence = "`".repeat(longest_backticks(&s) + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// `text` as a fenced code block (with an info string), fenced with more backticks than any
+/// run inside it.
+fn block(info: &str, text: &str) -> String {
+    let fence = "`".repeat(longest_backticks(text).max(2) + 1);
+    let nl = if text.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{info}\n{text}{nl}{fence}\n")
+}
+
 /// A report as Markdown.
 #[must_use]
 pub fn report(r: &Report) -> String {
@@ -62,14 +88,14 @@ pub fn report(r: &Report) -> String {
             for d in &v.differences {
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}` | `{}` |",
-                    cell(&d.path),
-                    cell(&inline(d.baseline.as_ref())),
-                    cell(&inline(d.value.as_ref()))
+                    "| {} | {} | {} |",
+                    code(&d.path),
+                    code(&inline(d.baseline.as_ref())),
+                    code(&inline(d.value.as_ref()))
                 );
             }
             if let Some(d) = o.unified_diff(&base, v) {
-                let _ = writeln!(out, "\n```diff\n{d}```\n");
+                let _ = writeln!(out, "\n{}", block("diff", &d));
             }
         }
     }
@@ -83,9 +109,9 @@ pub fn report(r: &Report) -> String {
                 cell(&names(&v.clusters, 20))
             );
             if v.id == t.baseline {
-                let _ = writeln!(out, "```\n{}\n```\n", v.text);
+                let _ = writeln!(out, "{}", block("", &v.text));
             } else {
-                let _ = writeln!(out, "```diff\n{}```\n", v.diff);
+                let _ = writeln!(out, "{}", block("diff", &v.diff));
             }
         }
     }
@@ -140,14 +166,30 @@ pub fn changes(c: &Changes) -> String {
         for f in &c.fields {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | `{}` | `{}` | {} |",
+                "| {} | {} | {} | {} | {} |",
                 cell(&f.object),
-                cell(&f.path),
-                cell(&inline(f.old.as_ref())),
-                cell(&inline(f.new.as_ref())),
+                code(&f.path),
+                code(&inline(f.old.as_ref())),
+                code(&inline(f.new.as_ref())),
                 cell(&names(&f.clusters, 20))
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backticks_cannot_break_out() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x`"), "`` `x` ``");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        let b = block("diff", "-a\n```\n+b\n");
+        assert!(b.starts_with("````diff\n") && b.ends_with("\n````\n"), "{b}");
+        assert_eq!(block("", "x"), "```\nx\n```\n");
+    }
 }

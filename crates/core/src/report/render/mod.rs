@@ -77,6 +77,11 @@ pub fn headline(r: &Report) -> String {
     };
     let mut line = if r.action.is_write() {
         format!("{what}: {} of {} succeeded", s.agree, count(s.clusters, "cluster"))
+    } else if s.found_nowhere {
+        format!(
+            "{what}: found on no cluster ({} answered)",
+            count(s.clusters - s.failed, "cluster")
+        )
     } else if s.differ == 0 && s.failed == 0 {
         format!("{what}: all {} agree", count(s.clusters, "cluster"))
     } else {
