@@ -42,6 +42,15 @@ impl DiscoveryCache {
             .insert((cluster.to_string(), group_version.to_string()), list);
     }
 
+    /// Forget what is known of one API group on `cluster` (a CRD of it was just
+    /// established): its resource lists, and the group list.
+    pub fn forget_group(&self, cluster: &str, group: &str) {
+        self.groups.remove(cluster);
+        let prefix = format!("{group}/");
+        self.resources
+            .retain(|(c, gv), _| c != cluster || !gv.starts_with(&prefix));
+    }
+
     /// Forget what is known of `cluster` (it was removed or replaced).
     pub fn forget(&self, cluster: &str) {
         self.groups.remove(cluster);

@@ -271,7 +271,7 @@ impl<'a> RequestCtx<'a> {
             "watch" => self.watch(),
             "create" if self.path.name.is_none() => self.create(&body),
             "update" => self.update(&body),
-            "patch" => self.patch(&body),
+            "patch" => self.patch_retrying(&body),
             "delete" => self.delete(&body),
             "deletecollection" => self.delete_collection(&body),
             _ => Err(ApiError::method_not_allowed(format!(
@@ -628,7 +628,7 @@ impl<'a> RequestCtx<'a> {
     }
 
     /// Fill in what the server owns on a new object.
-    fn prepare_new(&self, obj: &mut Value, now: &str) {
+    fn prepare_new(&self, obj: &mut Value, now: &str) -> ApiResult<()> {
         let meta = obj["metadata"].as_object_mut().expect("checked to be an object");
         for k in [
             "uid",
@@ -654,11 +654,18 @@ impl<'a> RequestCtx<'a> {
         {
             m.remove("status");
         }
-        let cluster = self.cluster.clone();
-        objects::apply_defaults(&self.def, obj, move || cluster.allocate_cluster_ip());
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        objects::apply_defaults(&self.def, obj, &**self.cluster).map_err(|(field, message)| {
+            ApiError::invalid(&self.def.kind, &self.def.group, &name, &[(field, message)])
+        })?;
         if self.def.kind == "CustomResourceDefinition" {
             crd_status(obj);
         }
+        Ok(())
     }
 
     fn generate_name(obj: &mut Value) {
@@ -697,7 +704,7 @@ impl<'a> RequestCtx<'a> {
         objects::validate(&self.def, &obj)?;
         self.require_namespace()?;
         let now = now_rfc3339();
-        self.prepare_new(&mut obj, &now);
+        self.prepare_new(&mut obj, &now)?;
         let crd_defs = self.crd_defs(&obj)?;
         let manager = self.field_manager()?;
         apply::track_update(None, &mut obj, &self.write_ctx(&manager, &now));
@@ -725,12 +732,51 @@ impl<'a> RequestCtx<'a> {
         Ok(None)
     }
 
+    /// A CRD's resources are served once it is Established. A new CRD becomes Established
+    /// a moment after it is created (kube-apiserver's apiextensions controllers run
+    /// asynchronously): until then its custom objects are refused with 404, as a real
+    /// server refuses them, so a client must wait for the condition (muster's apply does).
     fn after_crd_write(&self, stored: &Arc<Stored>, defs: Option<Vec<Arc<ResourceDef>>>) {
-        if let Some(defs) = defs
-            && let Ok(gr) = resources::crd_group_resource(&stored.value())
-        {
-            self.cluster.resources.set_crd(&gr, defs);
+        let Some(defs) = defs else { return };
+        let value = stored.value();
+        let Ok(gr) = resources::crd_group_resource(&value) else {
+            return;
+        };
+        if crd_established(&value) || self.dry_run {
+            if !self.dry_run {
+                self.cluster.resources.set_crd(&gr, defs);
+            }
+            return;
         }
+        let cluster = self.cluster.clone();
+        let name = stored.name().to_string();
+        // NB: seeded, 50-150 ms: long enough that a client sending the CRD and its objects
+        // in one breath sees the objects refused, as on a real cluster.
+        let delay =
+            std::time::Duration::from_millis(50 + fastrand::Rng::with_seed(cluster.seed ^ fnv(&name)).u64(0..100));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let crds = crate::cluster::gr("apiextensions.k8s.io", "customresourcedefinitions");
+            let established = cluster.store.transact(|t| {
+                let Some(cur) = t.get(&crds, "", &name) else {
+                    return false;
+                };
+                let mut v = cur.value();
+                if let Some(conds) = v.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
+                    for c in conds.iter_mut().filter(|c| c["type"] == "Established") {
+                        c["status"] = json!("True");
+                        c["reason"] = json!("InitialNamesAccepted");
+                        c["message"] = json!("the initial names have been accepted");
+                        c["lastTransitionTime"] = json!(now_rfc3339());
+                    }
+                }
+                t.put(&crds, v);
+                true
+            });
+            if established {
+                cluster.resources.set_crd(&gr, defs);
+            }
+        });
     }
 
     fn update(&self, body: &[u8]) -> ApiResult<Response<Body>> {
@@ -753,6 +799,22 @@ impl<'a> RequestCtx<'a> {
         }
         let manager = self.field_manager()?;
         self.commit(&current, obj, &manager, Some(current.rv))
+    }
+
+    /// A patch (or apply) runs as kube-apiserver's `GuaranteedUpdate` does: read, patch,
+    /// write if nothing changed meanwhile, else read again and retry, so a controller
+    /// writing status concurrently never fails a client's patch. A precondition the client
+    /// set (`metadata.resourceVersion` in the patch) fails at once.
+    fn patch_retrying(&self, body: &[u8]) -> ApiResult<Response<Body>> {
+        const TRIES: usize = 8;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            match self.patch(body) {
+                Err(e) if e.lost_race && tried < TRIES => {}
+                other => return other,
+            }
+        }
     }
 
     fn patch(&self, body: &[u8]) -> ApiResult<Response<Body>> {
@@ -865,7 +927,7 @@ impl<'a> RequestCtx<'a> {
                 objects::validate(&self.def, &obj)?;
                 self.require_namespace()?;
                 let managed = obj.pointer("/metadata/managedFields").cloned();
-                self.prepare_new(&mut obj, &now);
+                self.prepare_new(&mut obj, &now)?;
                 if let Some(m) = managed {
                     obj["metadata"]["managedFields"] = m;
                 }
@@ -876,12 +938,14 @@ impl<'a> RequestCtx<'a> {
                 let name = self.name().to_string();
                 let stored = self.cluster.store.transact(|t| {
                     if t.get(&self.gr, self.ns(), &name).is_some() {
-                        return Err(ApiError::conflict(
+                        let mut e = ApiError::conflict(
                             &self.def.group,
                             &self.def.resource,
                             &name,
                             "the object was created concurrently; retry the apply",
-                        ));
+                        );
+                        e.lost_race = true;
+                        return Err(e);
                     }
                     Ok(t.put(&self.gr, obj))
                 })?;
@@ -1000,12 +1064,14 @@ impl<'a> RequestCtx<'a> {
             match now_rv {
                 None => return Err(self.not_found()),
                 Some(rv) if expect_rv.is_some_and(|e| e != rv) => {
-                    return Err(ApiError::conflict(
+                    let mut e = ApiError::conflict(
                         &self.def.group,
                         &self.def.resource,
                         &name,
                         "the object has been modified; please apply your changes to the latest version and try again",
-                    ));
+                    );
+                    e.lost_race = true;
+                    return Err(e);
                 }
                 Some(_) => {}
             }
@@ -1327,7 +1393,21 @@ fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-/// CRD status as the apiextensions controller writes it once names are accepted.
+/// Whether a CRD's `Established` condition is true.
+fn crd_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// CRD status as the apiextensions controller writes it once names are accepted: not yet
+/// Established (that follows a moment later, see `after_crd_write`).
 fn crd_status(obj: &mut Value) {
     let now = now_rfc3339();
     let storage: Vec<Value> = obj
@@ -1346,7 +1426,7 @@ fn crd_status(obj: &mut Value) {
         "storedVersions": storage,
         "conditions": [
             {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+            {"type": "Established", "status": "False", "reason": "Installing", "message": "the initial names have been accepted", "lastTransitionTime": now},
         ],
     });
 }

@@ -88,12 +88,45 @@ pub fn field_set(value: &Value, builtin: bool, part: Part) -> FieldSet {
     out
 }
 
-fn key_of(item: &Value, key: &str) -> Option<String> {
-    item.get(key).map(|kv| {
-        let mut m = Map::new();
-        m.insert(key.to_string(), kv.clone());
-        Value::Object(m).to_string()
-    })
+/// The key fields of an associative list for server-side apply, with the defaults a
+/// missing key field takes (the schema's `x-kubernetes-list-map-keys`): ports are keyed by
+/// number AND protocol, as kube-apiserver keys them (`k:{"port":80,"protocol":"TCP"}`).
+fn apply_keys(key: &'static str) -> &'static [(&'static str, Option<&'static str>)] {
+    match key {
+        "containerPort" => &[("containerPort", None), ("protocol", Some("TCP"))],
+        "port" => &[("port", None), ("protocol", Some("TCP"))],
+        "name" => &[("name", None)],
+        "uid" => &[("uid", None)],
+        "type" => &[("type", None)],
+        "mountPath" => &[("mountPath", None)],
+        "devicePath" => &[("devicePath", None)],
+        "conditionType" => &[("conditionType", None)],
+        "ip" => &[("ip", None)],
+        "topologyKey" => &[("topologyKey", None)],
+        _ => &[],
+    }
+}
+
+/// An element's key as the canonical JSON of its key fields (defaults filled in).
+fn key_of(item: &Value, key: &'static str) -> Option<String> {
+    let keys = apply_keys(key);
+    if keys.is_empty() {
+        return item.get(key).map(|kv| {
+            let mut m = Map::new();
+            m.insert(key.to_string(), kv.clone());
+            Value::Object(m).to_string()
+        });
+    }
+    let mut m = Map::new();
+    for (k, default) in keys {
+        let v = match (item.get(*k), default) {
+            (Some(v), _) => v.clone(),
+            (None, Some(d)) => json!(d),
+            (None, None) => return None,
+        };
+        m.insert((*k).to_string(), v);
+    }
+    Some(Value::Object(m).to_string())
 }
 
 fn collect(v: &Value, builtin: bool, names: &mut Vec<String>, path: &mut FieldPath, out: &mut FieldSet) {
@@ -213,9 +246,12 @@ fn index_of(list: &Value, pe: &Pe) -> Option<usize> {
     match pe {
         Pe::Key(k) => {
             let want: Map<String, Value> = serde_json::from_str(k).ok()?;
-            items
-                .iter()
-                .position(|item| want.iter().all(|(wk, wv)| item.get(wk) == Some(wv)))
+            // NB: a key field the element leaves to its default (a port's protocol) matches it.
+            items.iter().position(|item| {
+                want.iter().all(|(wk, wv)| {
+                    item.get(wk) == Some(wv) || (item.get(wk).is_none() && wk == "protocol" && wv == "TCP")
+                })
+            })
         }
         Pe::Value(v) => {
             let want: Value = serde_json::from_str(v).ok()?;
@@ -421,9 +457,10 @@ fn merge_applied(current: &mut Value, applied: &Value, builtin: bool, names: &mu
             ListType::Map(key) => {
                 names.push("[]".into());
                 for item in app {
-                    match item
-                        .get(key)
-                        .and_then(|kv| cur.iter().position(|c| c.get(key) == Some(kv)))
+                    let wanted = key_of(item, key);
+                    match wanted
+                        .as_ref()
+                        .and_then(|w| cur.iter().position(|c| key_of(c, key).as_ref() == Some(w)))
                     {
                         Some(i) => merge_applied(&mut cur[i], item, builtin, names),
                         None => cur.push(item.clone()),
@@ -493,35 +530,20 @@ pub fn apply(current: Option<&Value>, applied: &Value, force: bool, ctx: &WriteC
     let mine = |e: &Entry| e.same_owner(ctx.manager, "Apply", ctx.subresource);
 
     // Conflicts: fields another manager owns whose value would change.
-    let mut conflicts: Vec<(String, FieldPath)> = Vec::new();
-    for e in entries.iter().filter(|e| !mine(e)) {
+    let mut conflicts: Vec<(usize, FieldPath)> = Vec::new();
+    for (i, e) in entries.iter().enumerate().filter(|(_, e)| !mine(e)) {
         for p in e.set.intersection(&new_set) {
             if matches!(p.last(), Some(Pe::Key(_))) {
                 continue; // owning a list element is not a value conflict
             }
             if get_at(current, p) != get_at(&applied, p) {
-                conflicts.push((e.manager.clone(), p.clone()));
+                conflicts.push((i, p.clone()));
             }
         }
     }
     if !conflicts.is_empty() {
         if !force {
-            let n = conflicts.len();
-            let lines: Vec<String> = conflicts
-                .iter()
-                .map(|(m, p)| format!("- conflict with \"{m}\": {}", display_path(p)))
-                .collect();
-            let causes: Vec<Value> = conflicts
-                .iter()
-                .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": display_path(p)}))
-                .collect();
-            let plural = if n == 1 { "conflict" } else { "conflicts" };
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!("Apply failed with {n} {plural}: {}", lines.join("\n")),
-            )
-            .with_details(json!({"causes": causes})));
+            return Err(conflict_error(&conflicts, &entries));
         }
         for e in entries.iter_mut().filter(|e| !mine(e)) {
             for (_, p) in &conflicts {
@@ -568,6 +590,56 @@ pub fn apply(current: Option<&Value>, applied: &Value, force: bool, ctx: &WriteC
     }
     write_entries(&mut obj, &entries);
     Ok(obj)
+}
+
+/// How kube-apiserver names a manager in a conflict (`printManager`): `"kubectl"` for an
+/// applier, `"kubectl-edit" using apps/v1 at 2026-01-01T00:00:00Z` for an updater, with
+/// ` with subresource "status"` when it wrote a subresource.
+fn print_manager(e: &Entry) -> String {
+    let mut s = format!("{:?}", e.manager);
+    if let Some(sub) = &e.subresource {
+        s.push_str(&format!(" with subresource {sub:?}"));
+    }
+    if e.operation == "Update" {
+        if e.time.is_empty() {
+            s.push_str(&format!(" using {}", e.api_version));
+        } else {
+            s.push_str(&format!(" using {} at {}", e.api_version, e.time));
+        }
+    }
+    s
+}
+
+/// The 409 kube-apiserver answers for apply conflicts, with its exact message: one conflict
+/// inline, several grouped by manager (sorted), one path per line.
+fn conflict_error(conflicts: &[(usize, FieldPath)], entries: &[Entry]) -> ApiError {
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(i, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", print_manager(&entries[*i])), "field": display_path(p)}))
+        .collect();
+    let message = if let [(i, p)] = conflicts {
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            print_manager(&entries[*i]),
+            display_path(p)
+        )
+    } else {
+        let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (i, p) in conflicts {
+            by_manager
+                .entry(print_manager(&entries[*i]))
+                .or_default()
+                .push(display_path(p));
+        }
+        let lines: Vec<String> = by_manager
+            .into_iter()
+            .flat_map(|(m, paths)| {
+                std::iter::once(format!("conflicts with {m}:")).chain(paths.into_iter().map(|p| format!("- {p}")))
+            })
+            .collect();
+        format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    };
+    ApiError::new(409, "Conflict", message).with_details(json!({"causes": causes}))
 }
 
 /// Record an `Update` (create, update or non-apply patch) in `new`'s managedFields: the
@@ -659,10 +731,15 @@ mod tests {
         // Another manager changes a field: conflict naming the field and owner.
         let err = apply(Some(&shared), &cfg(3, "a"), false, &ctx("carol")).unwrap_err();
         assert_eq!(err.code, 409);
-        assert!(
-            err.message.contains("conflict with \"alice\": .spec.replicas"),
-            "{}",
-            err.message
+        // kube-apiserver's exact text: grouped by manager, sorted, one path per line.
+        assert_eq!(
+            err.message,
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.replicas\nconflicts with \"bob\":\n- .spec.replicas"
+        );
+        let alone = apply(Some(&updated), &cfg(3, "a"), false, &ctx("carol")).unwrap_err();
+        assert_eq!(
+            alone.message,
+            "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"
         );
         // Forced: carol takes over; alice and bob lose .spec.replicas.
         let forced = apply(Some(&shared), &cfg(3, "a"), true, &ctx("carol")).unwrap();

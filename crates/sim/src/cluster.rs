@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -100,6 +99,9 @@ pub struct Cluster {
     pub behavior: Behavior,
     /// Seed for everything this cluster randomises.
     pub seed: u64,
+    /// The cluster's CA certificate (PEM), published in every namespace as
+    /// `kube-root-ca.crt`.
+    pub ca_pem: String,
     /// Live `pods/log` streams.
     pub log_streams: StreamCounter,
     /// Injected faults, changeable at runtime (receivers see changes at once).
@@ -108,8 +110,24 @@ pub struct Cluster {
     pub counters: Counters,
     /// Per-request random draws for faults.
     pub dice: Dice,
-    next_ip: AtomicU32,
+    /// Service cluster IPs and node ports allocated so far, and the seeded draw that picks
+    /// the next: like a real apiserver, each cluster allocates its own.
+    allocations: std::sync::Mutex<Allocations>,
 }
+
+/// What a cluster's Service allocators have handed out.
+#[derive(Debug)]
+struct Allocations {
+    rng: fastrand::Rng,
+    ips: std::collections::HashSet<u32>,
+    node_ports: std::collections::HashSet<u16>,
+}
+
+/// The service CIDR every simulated cluster uses (kubeadm's default), `10.96.0.0/12`.
+const SERVICE_CIDR_BASE: u32 = 0x0a60_0000;
+const SERVICE_CIDR_SIZE: u32 = 1 << 20;
+/// The default node-port range, 30000-32767.
+const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
 impl Cluster {
     /// A cluster with the objects every fresh cluster has (namespaces `default`,
@@ -124,6 +142,7 @@ impl Cluster {
         behavior: Behavior,
         seed: u64,
         faults: Faults,
+        ca_pem: String,
     ) -> Arc<Self> {
         let cluster = Arc::new(Self {
             name,
@@ -134,11 +153,18 @@ impl Cluster {
             resources: ResourceTable::default(),
             behavior,
             seed,
+            ca_pem,
             log_streams: StreamCounter::default(),
             faults: watch::Sender::new(faults),
             counters: Counters::default(),
             dice: Dice::new(seed),
-            next_ip: AtomicU32::new(1),
+            allocations: std::sync::Mutex::new(Allocations {
+                rng: fastrand::Rng::with_seed(seed ^ 0x5eed_c1a5),
+                // NB: .0 is the network, .1 the `kubernetes` Service (as kube-apiserver
+                // reserves the first address), .10 kube-dns on kubeadm clusters.
+                ips: [0, 1, 10].into_iter().collect(),
+                node_ports: std::collections::HashSet::new(),
+            }),
         });
         cluster.seed();
         cluster
@@ -160,13 +186,8 @@ impl Cluster {
                         "status": {"phase": "Active"},
                     }),
                 );
-                t.put(
-                    &sa_gr,
-                    json!({
-                        "kind": "ServiceAccount", "apiVersion": "v1",
-                        "metadata": {"name": "default", "namespace": ns, "uid": new_uid(), "creationTimestamp": now},
-                    }),
-                );
+                t.put(&sa_gr, default_service_account(ns, &now));
+                t.put(&gr("", "configmaps"), self.root_ca(ns, &now));
             }
             t.put(&gr("", "services"), json!({
                 "kind": "Service", "apiVersion": "v1",
@@ -182,6 +203,18 @@ impl Cluster {
                 t.put(&gr("", "nodes"), self.node(i, &now));
             }
         });
+    }
+
+    /// `kube-root-ca.crt` of a namespace, as kube-controller-manager's root-ca-cert-publisher
+    /// writes it.
+    #[must_use]
+    pub fn root_ca(&self, namespace: &str, now: &str) -> Value {
+        json!({
+            "kind": "ConfigMap", "apiVersion": "v1",
+            "metadata": {"name": ROOT_CA, "namespace": namespace, "uid": new_uid(), "creationTimestamp": now,
+                "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+            "data": {"ca.crt": self.ca_pem},
+        })
     }
 
     /// A Ready node with capacity, as a kubelet registers it.
@@ -213,10 +246,60 @@ impl Cluster {
         })
     }
 
-    /// The next Service cluster IP (`10.96.x.y`); the address is only ever printed.
+    /// A free Service cluster IP from `10.96.0.0/12`, drawn at random as kube-apiserver's
+    /// allocator does (so two clusters give the same Service different IPs); the address
+    /// is only ever printed.
     pub fn allocate_cluster_ip(&self) -> String {
-        let n = self.next_ip.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
+        let mut a = self.allocations.lock().expect("allocations lock");
+        let n = loop {
+            let n = a.rng.u32(0..SERVICE_CIDR_SIZE - 1);
+            if a.ips.insert(n) {
+                break n;
+            }
+        };
+        let ip = SERVICE_CIDR_BASE + n;
+        format!("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff)
+    }
+
+    /// A free node port from 30000-32767, drawn at random.
+    ///
+    /// # Errors
+    /// When every port of the range is taken (kube-apiserver's "range is full").
+    pub fn allocate_node_port(&self) -> Result<u16, String> {
+        let mut a = self.allocations.lock().expect("allocations lock");
+        if a.node_ports.len() >= NODE_PORTS.len() {
+            return Err("range is full".into());
+        }
+        loop {
+            let p = a.rng.u16(NODE_PORTS);
+            if a.node_ports.insert(p) {
+                return Ok(p);
+            }
+        }
+    }
+
+    /// Reserve a node port a client asked for.
+    ///
+    /// # Errors
+    /// When it is outside the range or already allocated.
+    pub fn reserve_node_port(&self, port: u16) -> Result<(), String> {
+        if !NODE_PORTS.contains(&port) {
+            return Err(format!(
+                "provided port is not in the valid range. The range of valid ports is {}-{}",
+                NODE_PORTS.start(),
+                NODE_PORTS.end()
+            ));
+        }
+        if !self
+            .allocations
+            .lock()
+            .expect("allocations lock")
+            .node_ports
+            .insert(port)
+        {
+            return Err("provided port is already allocated".into());
+        }
+        Ok(())
     }
 
     /// An object as served from `def`'s group-version: the stored bytes, or with `apiVersion`
@@ -239,6 +322,18 @@ impl Cluster {
             .get(&gr("", "namespaces"), "", ns)
             .map(|o| o.is_terminating())
     }
+}
+
+/// The ConfigMap every namespace gets with the cluster's CA.
+pub const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// The `default` ServiceAccount of a namespace, as the serviceaccount controller makes it.
+#[must_use]
+pub fn default_service_account(namespace: &str, now: &str) -> Value {
+    json!({
+        "kind": "ServiceAccount", "apiVersion": "v1",
+        "metadata": {"name": "default", "namespace": namespace, "uid": new_uid(), "creationTimestamp": now},
+    })
 }
 
 /// Shorthand for a [`GroupResource`].

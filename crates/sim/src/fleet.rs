@@ -298,6 +298,7 @@ impl Fleet {
                 options.behavior.clone(),
                 seed,
                 options.faults.for_cluster(&name),
+                tls.ca_pem.clone(),
             );
             let url = match local.ip() {
                 IpAddr::V6(ip) => format!("https://[{ip}]:{}", local.port()),

@@ -210,10 +210,113 @@ fn set_default(obj: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-/// Fill in defaults as kube-apiserver's defaulting does for the fields clients rely on.
-pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnce() -> String) {
+/// What a cluster allocates for new objects: Service cluster IPs and node ports.
+pub trait Allocator {
+    fn cluster_ip(&self) -> String;
+    /// # Errors
+    /// When the range is full.
+    fn node_port(&self) -> Result<u16, String>;
+    /// # Errors
+    /// When the port is out of range or taken.
+    fn reserve_node_port(&self, port: u16) -> Result<(), String>;
+    /// A random suffix for generated names (`kube-api-access-xxxxx`).
+    fn suffix(&self) -> String;
+}
+
+impl Allocator for super::cluster::Cluster {
+    fn cluster_ip(&self) -> String {
+        self.allocate_cluster_ip()
+    }
+
+    fn node_port(&self) -> Result<u16, String> {
+        self.allocate_node_port()
+    }
+
+    fn reserve_node_port(&self, port: u16) -> Result<(), String> {
+        super::cluster::Cluster::reserve_node_port(self, port)
+    }
+
+    fn suffix(&self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5)
+            .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+            .collect()
+    }
+}
+
+/// The ServiceAccount admission plugin, DefaultTolerationSeconds and Priority admission, as
+/// kube-apiserver applies them to every new pod: the service account and its projected token
+/// volume (mounted in every container), the not-ready/unreachable tolerations, priority 0.
+fn admit_pod(obj: &mut Value, alloc: &dyn Allocator) {
+    let spec = "/spec";
+    let sa = obj
+        .pointer("/spec/serviceAccountName")
+        .or_else(|| obj.pointer("/spec/serviceAccount"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    set_default(obj, &format!("{spec}/serviceAccountName"), json!(sa));
+    set_default(obj, &format!("{spec}/serviceAccount"), json!(sa));
+    set_default(obj, &format!("{spec}/enableServiceLinks"), json!(true));
+    set_default(obj, &format!("{spec}/priority"), json!(0));
+    set_default(obj, &format!("{spec}/preemptionPolicy"), json!("PreemptLowerPriority"));
+    let automount = obj
+        .pointer("/spec/automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        != Some(false);
+    let has_token_mount = obj
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("volumeMounts").and_then(Value::as_array).is_some_and(|ms| {
+                    ms.iter()
+                        .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SA_MOUNT))
+                })
+            })
+        });
+    if automount && !has_token_mount {
+        let volume = format!("kube-api-access-{}", alloc.suffix());
+        set_default(obj, "/spec/volumes", json!([]));
+        if let Some(vs) = obj.pointer_mut("/spec/volumes").and_then(Value::as_array_mut) {
+            vs.push(json!({"name": volume, "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]}}));
+        }
+        for list in ["/spec/containers", "/spec/initContainers"] {
+            if let Some(cs) = obj.pointer_mut(list).and_then(Value::as_array_mut) {
+                for c in cs {
+                    set_default(c, "/volumeMounts", json!([]));
+                    if let Some(ms) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+                        ms.push(json!({"name": volume, "mountPath": SA_MOUNT, "readOnly": true}));
+                    }
+                }
+            }
+        }
+    }
+    set_default(obj, "/spec/tolerations", json!([]));
+    if let Some(ts) = obj.pointer_mut("/spec/tolerations").and_then(Value::as_array_mut) {
+        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+            if !ts.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)) {
+                ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            }
+        }
+    }
+}
+
+/// Where the service account token is mounted.
+const SA_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Fill in defaults as kube-apiserver's defaulting (and its admission plugins) do for the
+/// fields clients rely on, allocating cluster IPs and node ports from `alloc`.
+///
+/// # Errors
+/// A requested node port that is taken or out of range, or a full range (`field`, message).
+pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, alloc: &dyn Allocator) -> Result<(), (String, String)> {
     if !def.is_builtin() {
-        return;
+        return Ok(());
     }
     let pod_spec = |obj: &mut Value, prefix: &str| {
         set_default(obj, &format!("{prefix}/restartPolicy"), json!("Always"));
@@ -266,6 +369,7 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
         }
         "Pod" => {
             pod_spec(obj, "/spec");
+            admit_pod(obj, alloc);
             set_default(obj, "/status/phase", json!("Pending"));
             set_default(obj, "/status/qosClass", json!("BestEffort"));
         }
@@ -296,21 +400,67 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
         "Service" => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
-            if obj.pointer("/spec/clusterIP").is_none() {
-                let ip = cluster_ip();
-                set_default(obj, "/spec/clusterIP", json!(ip.clone()));
-                set_default(obj, "/spec/clusterIPs", json!([ip]));
+            let kind = obj
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+                .to_string();
+            if kind != "ExternalName" {
+                match obj.pointer("/spec/clusterIP").and_then(Value::as_str) {
+                    None | Some("") => {
+                        let ip = alloc.cluster_ip();
+                        obj["spec"]["clusterIP"] = json!(ip.clone());
+                        obj["spec"]["clusterIPs"] = json!([ip]);
+                    }
+                    Some(ip) => {
+                        let ip = ip.to_string();
+                        set_default(obj, "/spec/clusterIPs", json!([ip]));
+                    }
+                }
+                set_default(obj, "/spec/ipFamilies", json!(["IPv4"]));
+                set_default(obj, "/spec/ipFamilyPolicy", json!("SingleStack"));
+                set_default(obj, "/spec/internalTrafficPolicy", json!("Cluster"));
             }
-            set_default(obj, "/spec/ipFamilies", json!(["IPv4"]));
-            set_default(obj, "/spec/ipFamilyPolicy", json!("SingleStack"));
-            set_default(obj, "/spec/internalTrafficPolicy", json!("Cluster"));
+            let node_ports = matches!(kind.as_str(), "NodePort" | "LoadBalancer");
+            if node_ports {
+                set_default(obj, "/spec/externalTrafficPolicy", json!("Cluster"));
+            }
+            if kind == "LoadBalancer" {
+                set_default(obj, "/spec/allocateLoadBalancerNodePorts", json!(true));
+            }
             if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-                for p in ports {
+                for (i, p) in ports.iter_mut().enumerate() {
                     set_default(p, "/protocol", json!("TCP"));
                     if let Some(port) = p.get("port").cloned() {
                         set_default(p, "/targetPort", port);
                     }
+                    if node_ports {
+                        let field = format!("spec.ports[{i}].nodePort");
+                        match p.get("nodePort").and_then(Value::as_u64) {
+                            Some(n) => {
+                                let n = u16::try_from(n).map_err(|_| {
+                                    (
+                                        field.clone(),
+                                        format!("Invalid value: {n}: provided port is not in the valid range"),
+                                    )
+                                })?;
+                                alloc
+                                    .reserve_node_port(n)
+                                    .map_err(|m| (field, format!("Invalid value: {n}: {m}")))?;
+                            }
+                            None => p["nodePort"] = json!(alloc.node_port().map_err(|m| (field, m))?),
+                        }
+                    }
                 }
+            }
+            if kind == "LoadBalancer"
+                && obj.pointer("/spec/externalTrafficPolicy").and_then(Value::as_str) == Some("Local")
+                && obj.pointer("/spec/healthCheckNodePort").is_none()
+            {
+                let port = alloc
+                    .node_port()
+                    .map_err(|m| ("spec.healthCheckNodePort".to_string(), m))?;
+                obj["spec"]["healthCheckNodePort"] = json!(port);
             }
             set_default(obj, "/status/loadBalancer", json!({}));
         }
@@ -327,6 +477,7 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value, cluster_ip: impl FnOnc
         }
         _ => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -366,10 +517,54 @@ mod tests {
         assert!(e.message.contains("spec.template.metadata.labels"), "{}", e.message);
     }
 
+    /// Allocations for a test: fixed answers.
+    struct Fixed;
+
+    impl Allocator for Fixed {
+        fn cluster_ip(&self) -> String {
+            "10.96.7.7".into()
+        }
+        fn node_port(&self) -> Result<u16, String> {
+            Ok(31000)
+        }
+        fn reserve_node_port(&self, port: u16) -> Result<(), String> {
+            if port == 30080 {
+                Err("provided port is already allocated".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn suffix(&self) -> String {
+            "abcde".into()
+        }
+    }
+
+    #[test]
+    fn services_and_pods_are_defaulted_as_a_real_apiserver_does() {
+        let mut svc = json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 81, "nodePort": 30081}]}});
+        apply_defaults(def("Service"), &mut svc, &Fixed).unwrap();
+        assert_eq!(svc["spec"]["clusterIP"], "10.96.7.7");
+        assert_eq!(svc["spec"]["ports"][0]["nodePort"], 31000);
+        assert_eq!(svc["spec"]["ports"][1]["nodePort"], 30081);
+        assert_eq!(svc["spec"]["externalTrafficPolicy"], "Cluster");
+        let mut taken = json!({"metadata": {"name": "x"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}});
+        let (field, msg) = apply_defaults(def("Service"), &mut taken, &Fixed).unwrap_err();
+        assert_eq!(field, "spec.ports[0].nodePort");
+        assert!(msg.contains("already allocated"), "{msg}");
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}});
+        apply_defaults(def("Pod"), &mut pod, &Fixed).unwrap();
+        assert_eq!(pod["spec"]["serviceAccountName"], "default");
+        assert_eq!(pod["spec"]["enableServiceLinks"], true);
+        assert_eq!(pod["spec"]["priority"], 0);
+        assert_eq!(pod["spec"]["volumes"][0]["name"], "kube-api-access-abcde");
+        assert_eq!(pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], SA_MOUNT);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
+    }
+
     #[test]
     fn defaults() {
         let mut d = json!({"metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}]}}}});
-        apply_defaults(def("Deployment"), &mut d, || unreachable!());
+        apply_defaults(def("Deployment"), &mut d, &Fixed).unwrap();
         assert_eq!(d["spec"]["replicas"], 1);
         assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
         assert_eq!(
@@ -377,11 +572,11 @@ mod tests {
             "TCP"
         );
         let mut ns = json!({"metadata": {"name": "shop"}});
-        apply_defaults(def("Namespace"), &mut ns, || unreachable!());
+        apply_defaults(def("Namespace"), &mut ns, &Fixed).unwrap();
         assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "shop");
         assert_eq!(ns["status"]["phase"], "Active");
         let mut s = json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}});
-        apply_defaults(def("Secret"), &mut s, || unreachable!());
+        apply_defaults(def("Secret"), &mut s, &Fixed).unwrap();
         assert_eq!(s["data"]["k"], "dg==");
         assert!(s.get("stringData").is_none());
     }

@@ -12,6 +12,9 @@ pub struct ApiError {
     pub details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header (429 and some 5xx).
     pub retry_after: Option<u64>,
+    /// A write that lost a race with another writer (not a client's precondition): the
+    /// server retries the request itself, as `GuaranteedUpdate` does.
+    pub lost_race: bool,
 }
 
 /// A `group/resource` pair rendered the way apiserver messages do (`deployments.apps`).
@@ -31,6 +34,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            lost_race: false,
         }
     }
 

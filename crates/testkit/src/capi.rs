@@ -74,6 +74,7 @@ pub async fn hub_with_secrets(fleet: &Fleet) -> kube::Client {
     )
     .await
     .unwrap();
+    crate::crd_established(&hub, "clusters.cluster.x-k8s.io").await;
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Cluster"),
         "clusters",

@@ -160,6 +160,32 @@ pub fn command(action: muster_core::command::Action) -> muster_core::command::Co
     muster_core::command::Command::new(format!("test-{}-{n}", std::process::id()), issued_at, action)
 }
 
+/// Wait until the CRD `name` is Established (its objects are served only then, on the
+/// simulator as on a real cluster).
+///
+/// # Panics
+/// When it is not Established within 10 s.
+pub async fn crd_established(client: &kube::Client, name: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    eventually(
+        &format!("CRD {name} to be Established"),
+        Duration::from_secs(10),
+        || {
+            let crds = crds.clone();
+            async move {
+                let crd = crds.get(name).await.ok()?;
+                let conditions = crd.status?.conditions?;
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 /// kubectl bound to one kubeconfig, with its own discovery cache (ports get reused between
 /// tests, and a stale cache would describe another cluster).
 pub struct Kubectl {

@@ -1,5 +1,6 @@
-//! The simulated control plane of one cluster: deployment, replica set, stateful set and
-//! daemon set controllers and a kubelet, driven by store changes and timers only.
+//! The simulated control plane of one cluster: the namespace publishers (default
+//! ServiceAccount, `kube-root-ca.crt`), deployment, replica set, stateful set and daemon set
+//! controllers and a kubelet, driven by store changes and timers only.
 //!
 //! One task per cluster waits on the store's change signal and on the earliest pending
 //! timer (a pod becoming ready, a crash-loop restart, a progress deadline). An idle cluster
@@ -9,6 +10,7 @@
 
 mod events;
 mod kubelet;
+mod namespaces;
 mod workloads;
 
 use std::collections::HashMap;
@@ -69,10 +71,11 @@ impl Controller {
 
     /// Replace `old` with `new` unless nothing changed or someone else changed it meanwhile
     /// (then the next pass sees their version).
-    fn update(&mut self, resource: &GroupResource, old: &Object, new: Value) -> bool {
+    fn update(&mut self, resource: &GroupResource, old: &Object, mut new: Value) -> bool {
         if new == old.value {
             return false;
         }
+        stamp(resource, Some(&old.value), &mut new);
         let written = self
             .cluster
             .store
@@ -88,6 +91,7 @@ impl Controller {
     }
 
     fn create(&mut self, resource: &GroupResource, mut obj: Value) -> Option<Object> {
+        stamp(resource, None, &mut obj);
         let now = now_rfc3339();
         obj["metadata"]["uid"] = json!(new_uid());
         obj["metadata"]["creationTimestamp"] = json!(now);
@@ -127,6 +131,7 @@ impl Controller {
     fn pass(&mut self) -> usize {
         self.writes = 0;
         self.next_wake = None;
+        namespaces::publish(self);
         workloads::deployments(self);
         workloads::replica_sets(self);
         workloads::stateful_sets(self);
@@ -134,6 +139,65 @@ impl Controller {
         kubelet::pods(self);
         self.writes
     }
+}
+
+/// Record a control-plane write in the object's `managedFields`, as kube-apiserver does for
+/// every write: `kube-controller-manager` for what controllers create and change, with
+/// `subresource: status` for status updates, and `kubelet` for a pod's status. (Events are
+/// left out: nobody compares them.)
+fn stamp(resource: &GroupResource, old: Option<&Value>, new: &mut Value) {
+    if resource.resource == "events" {
+        return;
+    }
+    let status_only = old.is_some_and(|o| same_but_status(o, new));
+    let manager = if status_only && resource.resource == "pods" {
+        "kubelet"
+    } else {
+        "kube-controller-manager"
+    };
+    let api_version = new
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("v1")
+        .to_string();
+    let now = now_rfc3339();
+    let ctx = crate::apply::WriteCtx {
+        manager,
+        api_version: &api_version,
+        subresource: status_only.then_some("status"),
+        builtin: true,
+        part: if status_only {
+            crate::apply::Part::Status
+        } else {
+            crate::apply::Part::Main { include_status: false }
+        },
+        now: &now,
+    };
+    crate::apply::track_update(old, new, &ctx);
+}
+
+/// Whether two versions of an object differ only in `status` (and server-set metadata).
+fn same_but_status(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return false;
+    };
+    let keys = |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != "status").cloned().collect::<Vec<_>>();
+    keys(a) == keys(b)
+        && a.iter()
+            .filter(|(k, _)| *k != "status" && *k != "metadata")
+            .all(|(k, v)| b.get(k) == Some(v))
+        && {
+            let meta = |m: &serde_json::Map<String, Value>| {
+                let mut meta = m.get("metadata").cloned().unwrap_or(Value::Null);
+                if let Some(mm) = meta.as_object_mut() {
+                    for k in ["managedFields", "resourceVersion"] {
+                        mm.remove(k);
+                    }
+                }
+                meta
+            };
+            meta(a) == meta(b)
+        }
 }
 
 /// Run the control plane of `cluster` until `shutdown` turns true.

@@ -81,6 +81,7 @@ fn pod_def() -> &'static crate::resources::ResourceDef {
 
 /// Build a pod from a template, owned by `owner`, on `node`.
 fn pod_from_template(
+    alloc: &dyn crate::objects::Allocator,
     owner: &Object,
     template: &Value,
     name: &str,
@@ -102,7 +103,8 @@ fn pod_from_template(
     spec["nodeName"] = json!(node);
     let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
         "status": {"phase": "Pending", "qosClass": "BestEffort"}});
-    apply_defaults(pod_def(), &mut pod, String::new);
+    // NB: a pod a controller creates passes the same admission as any other.
+    let _ = apply_defaults(pod_def(), &mut pod, alloc);
     pod
 }
 
@@ -424,7 +426,7 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
             for i in 0..(desired - have) {
                 let name = format!("{}-{}", rs.name(), ctl.suffix());
                 let node = &nodes[usize::try_from(have + i).unwrap_or(0) % nodes.len()];
-                let pod = pod_from_template(&rs, &template, &name, node, &[]);
+                let pod = pod_from_template(&*ctl.cluster, &rs, &template, &name, node, &[]);
                 if let Some(p) = ctl.create(&pod_gr, pod) {
                     ctl.event(
                         &rs.value,
@@ -520,6 +522,7 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
                         let name = format!("{}-{o}", sts.name());
                         let node = &nodes[usize::try_from(o).unwrap_or(0) % nodes.len()];
                         let pod = pod_from_template(
+                            &*ctl.cluster,
                             &sts,
                             &template,
                             &name,
@@ -618,7 +621,14 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
         for n in &nodes {
             if on_node(n).is_none() {
                 let name = format!("{}-{}", ds.name(), ctl.suffix());
-                let pod = pod_from_template(&ds, &template, &name, n, &[(REVISION_LABEL, hash.clone())]);
+                let pod = pod_from_template(
+                    &*ctl.cluster,
+                    &ds,
+                    &template,
+                    &name,
+                    n,
+                    &[(REVISION_LABEL, hash.clone())],
+                );
                 if ctl.create(&pod_gr, pod).is_some() {
                     ctl.event(
                         &ds.value,

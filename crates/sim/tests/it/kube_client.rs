@@ -238,7 +238,8 @@ async fn pagination_finalizers_dry_run_and_generate_name() {
             _ => break,
         }
     }
-    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    // NB: every namespace also holds kube-root-ca.crt, as on a real cluster.
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "kube-root-ca.crt"]);
     let bad = cms
         .list(&ListParams::default().continue_token("garbage"))
         .await
@@ -323,6 +324,8 @@ async fn dynamic_objects_of_a_crd() {
     )
     .await
     .unwrap();
+    // As on a real cluster, its objects are served once the CRD is Established.
+    muster_testkit::crd_established(&client, "widgets.example.com").await;
 
     // kube's discovery finds the new group.
     let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();

@@ -467,6 +467,14 @@ fn custom_resources() {
         k.ok_stdin(&["apply", "--server-side", "-f", "-"], CRD_YAML)
             .contains("widgets.example.com serverside-applied")
     );
+    // A new CRD is Established a moment later, as on a real cluster: kubectl waits for it.
+    k.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
     let crd = json(&k.ok(&["get", "crd", "widgets.example.com", "-o", "json"]));
     assert!(
         crd["status"]["conditions"]

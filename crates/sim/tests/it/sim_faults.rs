@@ -188,8 +188,9 @@ async fn slow_and_dropped_watches() {
         ..Default::default()
     })
     .unwrap();
+    // NB: only the object this test makes (the namespace also holds kube-root-ca.crt).
     let mut w = cms
-        .watch(&WatchParams::default().timeout(10), "0")
+        .watch(&WatchParams::default().timeout(10).fields("metadata.name=slow"), "0")
         .await
         .unwrap()
         .boxed();
