@@ -129,21 +129,37 @@ const SERVICE_CIDR_SIZE: u32 = 1 << 20;
 /// The default node-port range, 30000-32767.
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
+/// What a new cluster is made of.
+#[derive(Debug)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub kubernetes_version: String,
+    /// `host:port` clients reach it at.
+    pub address: String,
+    pub credentials: Credentials,
+    pub behavior: Behavior,
+    pub seed: u64,
+    pub faults: Faults,
+    /// Its CA certificate (PEM).
+    pub ca_pem: String,
+}
+
 impl Cluster {
     /// A cluster with the objects every fresh cluster has (namespaces `default`,
-    /// `kube-system`, `kube-public`, `kube-node-lease`, default ServiceAccounts, and the
-    /// `kubernetes` Service).
+    /// `kube-system`, `kube-public`, `kube-node-lease`, each with its default ServiceAccount
+    /// and `kube-root-ca.crt`, and the `kubernetes` Service).
     #[must_use]
-    pub fn new(
-        name: String,
-        kubernetes_version: String,
-        address: String,
-        credentials: Credentials,
-        behavior: Behavior,
-        seed: u64,
-        faults: Faults,
-        ca_pem: String,
-    ) -> Arc<Self> {
+    pub fn new(config: ClusterConfig) -> Arc<Self> {
+        let ClusterConfig {
+            name,
+            kubernetes_version,
+            address,
+            credentials,
+            behavior,
+            seed,
+            faults,
+            ca_pem,
+        } = config;
         let cluster = Arc::new(Self {
             name,
             kubernetes_version,

@@ -290,16 +290,16 @@ impl Fleet {
                 sim_admin: Token::generate(&mut rng),
             };
             let seed = options.seed ^ fnv1a(name.as_bytes());
-            let state = Cluster::new(
-                name.clone(),
-                options.kubernetes_version.clone(),
-                local.to_string(),
+            let state = Cluster::new(crate::cluster::ClusterConfig {
+                name: name.clone(),
+                kubernetes_version: options.kubernetes_version.clone(),
+                address: local.to_string(),
                 credentials,
-                options.behavior.clone(),
+                behavior: options.behavior.clone(),
                 seed,
-                options.faults.for_cluster(&name),
-                tls.ca_pem.clone(),
-            );
+                faults: options.faults.for_cluster(&name),
+                ca_pem: tls.ca_pem.clone(),
+            });
             let url = match local.ip() {
                 IpAddr::V6(ip) => format!("https://[{ip}]:{}", local.port()),
                 IpAddr::V4(ip) => format!("https://{ip}:{}", local.port()),
