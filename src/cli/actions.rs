@@ -244,6 +244,8 @@ fn with_target(action: Action, target: &str) -> Result<Command, CliError> {
 
 pub async fn get(a: GetArgs) -> Result<u8, CliError> {
     let mut c = with_target(Action::Get, &a.target)?;
+    // NB: for people, each server prints its own Table (kubectl's columns for every kind).
+    c.table = matches!(a.common.output, Format::Table | Format::Wide);
     c.label_selector = a.selector;
     c.all_namespaces = a.all_namespaces;
     run(c, a.common).await

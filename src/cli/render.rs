@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::CliError;
 use super::actions::Format;
 use muster_core::command::{Action, Command};
-use muster_core::result::{ExecResult, Output, Status};
+use muster_core::result::{ExecResult, Output, Status, Table, TableColumn};
 use muster_fleet::registry::Member;
 
 /// Results in `format` (sorted by cluster by the caller).
@@ -35,7 +35,7 @@ fn human(results: &[ExecResult], wide: bool) -> String {
         return String::new();
     };
     match first.action {
-        Action::Get => objects_table(results, wide),
+        Action::Get => tables(results, wide),
         Action::Logs => prefixed(results, |o| match o {
             Output::Lines { lines, .. } => lines.clone(),
             _ => Vec::new(),
@@ -93,154 +93,97 @@ fn writes_table(results: &[ExecResult]) -> String {
     columns(&rows)
 }
 
-fn objects_table(results: &[ExecResult], wide: bool) -> String {
-    let items: Vec<(&str, Value)> = results
-        .iter()
-        .filter_map(|r| match &r.output {
-            Output::Objects { items, .. } => Some(items.iter().map(move |i| (r.cluster.as_str(), i.value()))),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let Some((_, first)) = items.first() else {
+/// The servers' Tables, one per kind asked for, each cluster's rows with a CLUSTER column in
+/// front (and NAMESPACE when the rows span several); `wide` shows every column, as `-o
+/// wide` does. The first cluster that answered sets a kind's columns; the others' cells
+/// follow them by name (a CRD may print different columns in another version).
+fn tables(results: &[ExecResult], wide: bool) -> String {
+    let mut kinds: Vec<String> = Vec::new();
+    let mut by_kind: std::collections::HashMap<String, Vec<(&str, &Table)>> = std::collections::HashMap::new();
+    for r in results {
+        if let Output::Tables { tables, .. } = &r.output {
+            for t in tables {
+                if !by_kind.contains_key(&t.resource) {
+                    kinds.push(t.resource.clone());
+                }
+                by_kind
+                    .entry(t.resource.clone())
+                    .or_default()
+                    .push((r.cluster.as_str(), t));
+            }
+        }
+    }
+    let total_rows: usize = by_kind.values().flatten().map(|(_, t)| t.rows.len()).sum();
+    if total_rows == 0 {
         if results.iter().any(|r| r.status == Status::Succeeded) {
             eprintln!("No resources found.");
         }
         return String::new();
-    };
-    let kind = first.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let namespaces = items
-        .iter()
-        .filter_map(|(_, i)| i.pointer("/metadata/namespace").and_then(Value::as_str))
-        .collect::<std::collections::BTreeSet<_>>()
-        .len()
-        > 1;
-    let mut header = vec!["CLUSTER"];
-    if namespaces {
-        header.push("NAMESPACE");
     }
-    header.push("NAME");
-    let (extra, extra_wide) = kind_columns(kind);
-    header.extend(extra);
-    if wide {
-        header.extend(extra_wide);
-    }
-    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let several = kinds.len() > 1;
     let now = jiff::Timestamp::now();
-    for (cluster, item) in &items {
-        let text = |p: &str| item.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-        let mut row = vec![cluster.to_string()];
+    let mut out = String::new();
+    for kind in kinds {
+        let answers = &by_kind[&kind];
+        if answers.iter().all(|(_, t)| t.rows.is_empty()) {
+            continue;
+        }
+        let Some((_, first)) = answers.iter().find(|(_, t)| !t.columns.is_empty()) else {
+            continue;
+        };
+        let shown: Vec<&TableColumn> = first.columns.iter().filter(|c| wide || c.priority == 0).collect();
+        let namespaces = answers
+            .iter()
+            .flat_map(|(_, t)| t.rows.iter().filter_map(|r| r.namespace.as_deref()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1;
+        let mut header = vec!["CLUSTER".to_string()];
         if namespaces {
-            row.push(text("/metadata/namespace"));
+            header.push("NAMESPACE".into());
         }
-        row.push(text("/metadata/name"));
-        row.extend(kind_values(kind, item, wide, now));
-        rows.push(row);
+        header.extend(shown.iter().map(|c| c.name.to_ascii_uppercase()));
+        let mut rows = vec![header];
+        for (cluster, t) in answers {
+            let index: Vec<Option<usize>> = shown
+                .iter()
+                .map(|c| t.columns.iter().position(|tc| tc.name == c.name))
+                .collect();
+            for row in &t.rows {
+                let mut line = vec![(*cluster).to_string()];
+                if namespaces {
+                    line.push(row.namespace.clone().unwrap_or_default());
+                }
+                for (n, (col, at)) in shown.iter().zip(&index).enumerate() {
+                    let cell = at.and_then(|i| row.cells.get(i)).unwrap_or(&Value::Null);
+                    let mut text = cell_text(cell, &col.type_, now);
+                    // NB: as kubectl does when several kinds are listed: `service/web`.
+                    if several && n == 0 && col.name.eq_ignore_ascii_case("name") {
+                        text = format!("{kind}/{text}");
+                    }
+                    line.push(text);
+                }
+                rows.push(line);
+            }
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&columns(&rows));
     }
-    columns(&rows)
+    out
 }
 
-/// kubectl's columns for common kinds (then the `-o wide` ones).
-fn kind_columns(kind: &str) -> (Vec<&'static str>, Vec<&'static str>) {
-    match kind {
-        "Deployment" => (
-            vec!["READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
-            vec!["CONTAINERS", "IMAGES"],
-        ),
-        "StatefulSet" => (vec!["READY", "AGE"], vec!["CONTAINERS", "IMAGES"]),
-        "ReplicaSet" | "DaemonSet" => (vec!["DESIRED", "CURRENT", "READY", "AGE"], vec!["CONTAINERS", "IMAGES"]),
-        "Pod" => (vec!["READY", "STATUS", "RESTARTS", "AGE"], vec!["IP", "NODE"]),
-        _ => (vec!["AGE"], vec![]),
+/// A Table cell as kubectl prints it: a `date` as an age, nothing as `<none>`.
+fn cell_text(cell: &Value, kind: &str, now: jiff::Timestamp) -> String {
+    match cell {
+        Value::Null => "<none>".into(),
+        Value::String(s) if kind == "date" => age(s, now),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
     }
-}
-
-fn kind_values(kind: &str, o: &Value, wide: bool, now: jiff::Timestamp) -> Vec<String> {
-    let n = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    let age = age(&text("/metadata/creationTimestamp"), now);
-    let containers = |field: &str| {
-        o.pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c.get(field).and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default()
-    };
-    let (mut values, wide_values) = match kind {
-        "Deployment" => (
-            vec![
-                format!("{}/{}", n("/status/readyReplicas"), n("/spec/replicas")),
-                n("/status/updatedReplicas").to_string(),
-                n("/status/availableReplicas").to_string(),
-                age,
-            ],
-            vec![containers("name"), containers("image")],
-        ),
-        "StatefulSet" => (
-            vec![format!("{}/{}", n("/status/readyReplicas"), n("/spec/replicas")), age],
-            vec![containers("name"), containers("image")],
-        ),
-        "ReplicaSet" | "DaemonSet" => {
-            let (desired, current) = if kind == "DaemonSet" {
-                ("/status/desiredNumberScheduled", "/status/currentNumberScheduled")
-            } else {
-                ("/spec/replicas", "/status/replicas")
-            };
-            let ready = if kind == "DaemonSet" {
-                "/status/numberReady"
-            } else {
-                "/status/readyReplicas"
-            };
-            (
-                vec![
-                    n(desired).to_string(),
-                    n(current).to_string(),
-                    n(ready).to_string(),
-                    age,
-                ],
-                vec![containers("name"), containers("image")],
-            )
-        }
-        "Pod" => {
-            let statuses = o
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let ready = statuses
-                .iter()
-                .filter(|s| s.get("ready") == Some(&Value::Bool(true)))
-                .count();
-            let restarts: i64 = statuses
-                .iter()
-                .filter_map(|s| s.get("restartCount").and_then(Value::as_i64))
-                .sum();
-            let waiting = statuses
-                .iter()
-                .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
-            let total = o
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .map_or(statuses.len(), Vec::len);
-            (
-                vec![
-                    format!("{ready}/{total}"),
-                    waiting.map_or_else(|| text("/status/phase"), String::from),
-                    restarts.to_string(),
-                    age,
-                ],
-                vec![text("/status/podIP"), text("/spec/nodeName")],
-            )
-        }
-        _ => (vec![age], vec![]),
-    };
-    if wide {
-        values.extend(wide_values);
-    }
-    values
 }
 
 /// `45s`, `12m`, `3h`, `5d` since an RFC 3339 time.

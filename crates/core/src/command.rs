@@ -120,15 +120,21 @@ impl FromStr for Target {
             Some((r, n)) => (r, Some(n)),
             None => (s, None),
         };
-        let word = !resource.is_empty()
-            && resource.len() <= 253
-            && resource
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-            && !resource.starts_with('.')
-            && !resource.ends_with('.');
-        if !word {
-            return Err(err("expected RESOURCE or RESOURCE/NAME, e.g. deploy/web".into()));
+        let word = |w: &str| {
+            !w.is_empty()
+                && w.len() <= 253
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+                && !w.starts_with('.')
+                && !w.ends_with('.')
+        };
+        if !resource.split(',').all(word) {
+            return Err(err(
+                "expected RESOURCE, RESOURCE/NAME or RESOURCE,RESOURCE, e.g. deploy/web or svc,cm".into(),
+            ));
+        }
+        if resource.contains(',') && name.is_some() {
+            return Err(err("several resources take no name (svc,cm lists both kinds)".into()));
         }
         let name = name
             .map(|n| Name::parse(n).map_err(|e| err(format!("the name {}", e.why))))
@@ -137,6 +143,13 @@ impl FromStr for Target {
             resource: resource.to_ascii_lowercase(),
             name,
         })
+    }
+}
+
+impl Target {
+    /// The resources asked for: one, or several (`svc,cm`).
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.resource.split(',')
     }
 }
 
@@ -201,6 +214,9 @@ pub struct Command {
     /// `logs`/`exec -c`.
     #[serde(default)]
     pub container: Option<String>,
+    /// `get` for people: ask each server for kubectl's Table instead of the objects.
+    #[serde(default)]
+    pub table: bool,
     /// `logs --tail`.
     #[serde(default)]
     pub tail_lines: Option<u64>,
@@ -240,6 +256,7 @@ impl Command {
             cascade: Cascade::default(),
             argv: Vec::new(),
             container: None,
+            table: false,
             tail_lines: None,
             limit_bytes: None,
             since_seconds: None,
@@ -314,6 +331,17 @@ impl Command {
         }
         for (i, m) in self.manifests.iter().enumerate() {
             self.check_manifest(i, m)?;
+        }
+        if let Some(t) = self.target.as_ref().filter(|t| t.resource.contains(','))
+            && action != Action::Get
+        {
+            return Err(CommandError::new(
+                "target",
+                format!("{action} takes one resource, not {}", t.resource),
+            ));
+        }
+        if self.table && action != Action::Get {
+            return Err(CommandError::new("table", "only get prints tables"));
         }
         let builtin = self.target.as_ref().and_then(|t| kinds::lookup(&t.resource));
         let kind = builtin.map(|b| b.kind);
@@ -461,6 +489,8 @@ mod tests {
             "deployments.apps"
         );
         assert_eq!("cm".parse::<Target>().unwrap().name, None);
+        let two: Target = "svc,CM".parse().unwrap();
+        assert_eq!(two.resources().collect::<Vec<_>>(), ["svc", "cm"]);
         for bad in [
             "",
             "/web",
@@ -472,6 +502,8 @@ mod tests {
             "cm/x?watch=true",
             ".deploy/x",
             "deploy/a b",
+            "svc,cm/x",
+            "svc,,cm",
         ] {
             assert!(bad.parse::<Target>().is_err(), "{bad:?}");
         }

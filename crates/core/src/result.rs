@@ -122,6 +122,45 @@ pub enum Output {
     Summary {
         text: String,
     },
+    /// `get` for people: each kind as the server printed it (kubectl's columns, a CRD's
+    /// printer columns), one table per kind asked for.
+    Tables {
+        tables: Vec<Table>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
+    },
+}
+
+/// One server-side `Table` (`meta.k8s.io/v1`): the columns and the rows of one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Table {
+    /// The resource as kubectl names it (`deployment.apps`, `service`).
+    pub resource: String,
+    pub columns: Vec<TableColumn>,
+    pub rows: Vec<TableRow>,
+}
+
+/// A column of a [`Table`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableColumn {
+    pub name: String,
+    /// `string`, `integer`, `date`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// 0: always shown; more: only with `-o wide`.
+    pub priority: i64,
+}
+
+/// A row of a [`Table`]: its object's namespace and name, and the cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableRow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub cells: Vec<Value>,
 }
 
 /// One cluster's outcome of one command.

@@ -29,6 +29,9 @@ pub struct Behavior {
     pub log_startup_lines: u64,
     /// Nodes per cluster.
     pub nodes: usize,
+    /// The most pods the controllers make in a cluster (a real cluster would try to make
+    /// `replicas: 2147483647` pods and fill etcd; the simulator stops here, as a quota would).
+    pub max_pods: i64,
 }
 
 impl Default for Behavior {
@@ -44,6 +47,7 @@ impl Default for Behavior {
             log_interval_ms: 1000,
             log_startup_lines: 20,
             nodes: 3,
+            max_pods: 1000,
         }
     }
 }

@@ -52,11 +52,84 @@ impl ResourceDef {
 
 const WORKLOADS: &[&str] = &["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"];
 
+/// 32-bit integer fields of built-in kinds (JSON pointers, `*` for every list element).
+const INT32_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "Deployment",
+        &[
+            "/spec/replicas",
+            "/spec/minReadySeconds",
+            "/spec/revisionHistoryLimit",
+            "/spec/progressDeadlineSeconds",
+        ],
+    ),
+    ("ReplicaSet", &["/spec/replicas", "/spec/minReadySeconds"]),
+    (
+        "StatefulSet",
+        &["/spec/replicas", "/spec/minReadySeconds", "/spec/revisionHistoryLimit"],
+    ),
+    ("DaemonSet", &["/spec/minReadySeconds", "/spec/revisionHistoryLimit"]),
+    ("Job", &["/spec/parallelism", "/spec/completions", "/spec/backoffLimit"]),
+    ("Service", &["/spec/ports/*/port", "/spec/ports/*/nodePort"]),
+    ("Pod", &["/spec/containers/*/ports/*/containerPort", "/spec/priority"]),
+];
+
+/// Every value at `pointer`, where `*` means each element of a list.
+fn values_at<'a>(v: &'a Value, pointer: &str, out: &mut Vec<(String, &'a Value)>) {
+    fn walk<'a>(v: &'a Value, parts: &[&str], path: String, out: &mut Vec<(String, &'a Value)>) {
+        let Some((first, rest)) = parts.split_first() else {
+            out.push((path, v));
+            return;
+        };
+        if *first == "*" {
+            for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+                walk(item, rest, format!("{path}[{i}]"), out);
+            }
+        } else if let Some(child) = v.get(*first) {
+            walk(child, rest, format!("{path}.{first}"), out);
+        }
+    }
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    walk(v, &parts, String::new(), out);
+}
+
+/// Refuse integers that do not fit the 32-bit fields they are sent for, as kube-apiserver's
+/// decoder does (400, before any validation).
+///
+/// # Errors
+/// `BadRequest` naming the field.
+pub fn check_int32(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
+    if !def.is_builtin() {
+        return Ok(());
+    }
+    let fields = INT32_FIELDS
+        .iter()
+        .filter(|(k, _)| *k == def.kind)
+        .flat_map(|(_, f)| f.iter());
+    for pointer in fields {
+        let mut found = Vec::new();
+        values_at(obj, pointer, &mut found);
+        for (path, v) in found {
+            let fits = v.as_i64().is_some_and(|n| i32::try_from(n).is_ok());
+            if v.is_number() && !fits {
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot unmarshal number {v} into Go struct field {kind}{path} of type int32",
+                    kind = def.kind,
+                    version = def.version,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Validate an object about to be stored. Errors are 422 `Invalid` with one cause per field.
 ///
 /// # Errors
-/// `Invalid` listing every problem found.
+/// `Invalid` listing every problem found (`BadRequest` for an integer that overflows its
+/// field).
 pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
+    check_int32(def, obj)?;
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)

@@ -42,6 +42,8 @@ pub struct Controller {
     events: EventRecorder,
     rng: fastrand::Rng,
     writes: usize,
+    /// Pods in the cluster, counted at the start of each pass.
+    pods: i64,
 }
 
 impl Controller {
@@ -54,10 +56,13 @@ impl Controller {
             next_wake: None,
             rng,
             writes: 0,
+            pods: 0,
         }
     }
 
     fn wake_at(&mut self, at: Instant) {
+        // NB: a timer further out than a day is re-armed by a later pass anyway.
+        let at = at.min(Instant::now() + Duration::from_secs(86_400));
         self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
     }
 
@@ -66,6 +71,14 @@ impl Controller {
             .cluster
             .store
             .list(resource, None, None, None, |o| !o.is_terminating());
+        objects.iter().map(Stored::parse).collect()
+    }
+
+    /// The live objects of a namespace owned by `owner_uid` (only those are parsed).
+    fn owned(&self, resource: &GroupResource, namespace: &str, owner_uid: &str) -> Vec<Object> {
+        let (objects, _, _) = self.cluster.store.list(resource, Some(namespace), None, None, |o| {
+            !o.is_terminating() && o.owned_by(owner_uid)
+        });
         objects.iter().map(Stored::parse).collect()
     }
 
@@ -91,6 +104,9 @@ impl Controller {
     }
 
     fn create(&mut self, resource: &GroupResource, mut obj: Value) -> Option<Object> {
+        if resource.resource == "pods" && self.pods >= self.cluster.behavior.max_pods {
+            return None; // NB: the simulator's cap (Behavior::max_pods); the workload stays short
+        }
         stamp(resource, None, &mut obj);
         let now = now_rfc3339();
         obj["metadata"]["uid"] = json!(new_uid());
@@ -107,6 +123,9 @@ impl Controller {
             (ns_ok && t.get(resource, &ns, &name).is_none()).then(|| t.put(resource, obj))
         });
         self.writes += usize::from(created.is_some());
+        if created.is_some() && resource.resource == "pods" {
+            self.pods += 1;
+        }
         created.map(|s| s.parse())
     }
 
@@ -131,6 +150,8 @@ impl Controller {
     fn pass(&mut self) -> usize {
         self.writes = 0;
         self.next_wake = None;
+        let (pods, _, _) = self.cluster.store.list(&gr("", "pods"), None, None, None, |_| true);
+        self.pods = i64::try_from(pods.len()).unwrap_or(i64::MAX);
         namespaces::publish(self);
         workloads::deployments(self);
         workloads::replica_sets(self);
@@ -259,6 +280,11 @@ fn uid(obj: &Stored) -> &str {
     obj.uid()
 }
 
+/// An integer field, clamped to the 32-bit range the real API gives these fields, so the
+/// controllers' arithmetic cannot overflow on any value that reaches them.
 fn int(v: &Value, pointer: &str) -> i64 {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    v.pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
 }

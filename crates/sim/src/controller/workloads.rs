@@ -23,6 +23,9 @@ const HASH_LABEL: &str = "pod-template-hash";
 const REVISION_LABEL: &str = "controller-revision-hash";
 const CONTROLLER: (&str, Option<&str>) = ("deployment-controller", None);
 
+/// Pods a controller creates for one workload per pass (kube's `burstReplicas`).
+const BURST_REPLICAS: i64 = 500;
+
 /// JSON with object keys sorted, so equal templates hash equally whatever their key order.
 fn canonical(v: &Value) -> Value {
     match v {
@@ -50,12 +53,20 @@ fn template_hash(template: &Value) -> String {
 fn int_or_percent(v: Option<&Value>, total: i64, default: &str, round_up: bool) -> i64 {
     let v = v.cloned().unwrap_or_else(|| json!(default));
     if let Some(n) = v.as_i64() {
-        return n.max(0);
+        return n.clamp(0, i64::from(i32::MAX));
     }
     let s = v.as_str().unwrap_or(default);
-    let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-    let scaled = total * pct;
-    if round_up { (scaled + 99) / 100 } else { scaled / 100 }
+    let pct: i64 = s
+        .trim_end_matches('%')
+        .parse::<i64>()
+        .unwrap_or(0)
+        .clamp(0, i64::from(i32::MAX));
+    let scaled = total.saturating_mul(pct);
+    if round_up {
+        scaled.saturating_add(99) / 100
+    } else {
+        scaled / 100
+    }
 }
 
 fn pod_ready(p: &Object) -> bool {
@@ -129,7 +140,11 @@ pub(super) fn deployments(ctl: &mut Controller) {
         let all_rs = ctl.list(&rs_gr);
         let owned: Vec<Object> = all_rs.into_iter().filter(|r| owned_by(r, uid(&d))).collect();
         let spec = &d.value["spec"];
-        let desired = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
+        let desired = spec
+            .get("replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .clamp(0, ctl.cluster.behavior.max_pods.max(0));
         let template = spec.get("template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
         let revision_of = |r: &Object| {
@@ -301,11 +316,12 @@ pub(super) fn deployments(ctl: &mut Controller) {
             let deadline = spec
                 .get("progressDeadlineSeconds")
                 .and_then(Value::as_i64)
-                .unwrap_or(600);
+                .unwrap_or(600)
+                .clamp(1, i64::from(i32::MAX));
             let was_exceeded = prev_progressing
                 .as_ref()
                 .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
-            let elapsed = last_update.map_or(0, |t| jiff::Timestamp::now().as_second() - t.as_second());
+            let elapsed = last_update.map_or(0, |t| jiff::Timestamp::now().as_second().saturating_sub(t.as_second()));
             if !progressed && (was_exceeded || elapsed >= deadline) {
                 (
                     "False",
@@ -314,7 +330,11 @@ pub(super) fn deployments(ctl: &mut Controller) {
                 )
             } else {
                 if let Some(t) = last_update {
-                    let remaining = (t.as_second() + deadline - jiff::Timestamp::now().as_second()).max(0);
+                    let remaining = t
+                        .as_second()
+                        .saturating_add(deadline)
+                        .saturating_sub(jiff::Timestamp::now().as_second())
+                        .max(0);
                     ctl.wake_at(Instant::now() + Duration::from_secs(u64::try_from(remaining).unwrap_or(0) + 1));
                 }
                 (
@@ -414,16 +434,18 @@ pub(super) fn replica_sets(ctl: &mut Controller) {
     let pod_gr = gr("", "pods");
     let nodes = nodes(ctl);
     for rs in ctl.list(&rs_gr) {
-        let desired = rs.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let mut pods: Vec<Object> = ctl
-            .list(&pod_gr)
-            .into_iter()
-            .filter(|p| p.namespace() == rs.namespace() && owned_by(p, uid(&rs)))
-            .collect();
+        let desired = rs
+            .value
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .clamp(0, ctl.cluster.behavior.max_pods.max(0));
+        let mut pods: Vec<Object> = ctl.owned(&pod_gr, rs.namespace(), uid(&rs)).into_iter().collect();
         let have = i64::try_from(pods.len()).unwrap_or(i64::MAX);
         let template = rs.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         if have < desired {
-            for i in 0..(desired - have) {
+            // NB: kube's replica set controller creates at most 500 pods per sync.
+            for i in 0..(desired - have).min(BURST_REPLICAS) {
                 let name = format!("{}-{}", rs.name(), ctl.suffix());
                 let node = &nodes[usize::try_from(have + i).unwrap_or(0) % nodes.len()];
                 let pod = pod_from_template(&*ctl.cluster, &rs, &template, &name, node, &[]);
@@ -474,7 +496,11 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
     let nodes = nodes(ctl);
     for sts in ctl.list(&sts_gr) {
         let spec = &sts.value["spec"];
-        let desired = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
+        let desired = spec
+            .get("replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .clamp(0, ctl.cluster.behavior.max_pods.max(0));
         let template = spec.get("template").cloned().unwrap_or_else(|| json!({}));
         let revision = format!("{}-{}", sts.name(), template_hash(&template));
         let parallel = spec.get("podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
@@ -484,9 +510,8 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
             .unwrap_or(0);
         let on_delete = spec.pointer("/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
         let mut pods: Vec<(i64, Object)> = ctl
-            .list(&pod_gr)
+            .owned(&pod_gr, sts.namespace(), uid(&sts))
             .into_iter()
-            .filter(|p| p.namespace() == sts.namespace() && owned_by(p, uid(&sts)))
             .filter_map(|p| ordinal(p.name(), sts.name()).map(|o| (o, p)))
             .collect();
         pods.sort_by_key(|(o, _)| *o);
@@ -602,11 +627,7 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
     for ds in ctl.list(&ds_gr) {
         let template = ds.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
-        let pods: Vec<Object> = ctl
-            .list(&pod_gr)
-            .into_iter()
-            .filter(|p| p.namespace() == ds.namespace() && owned_by(p, uid(&ds)))
-            .collect();
+        let pods: Vec<Object> = ctl.owned(&pod_gr, ds.namespace(), uid(&ds)).into_iter().collect();
         let on_node = |n: &str| {
             pods.iter()
                 .find(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n))

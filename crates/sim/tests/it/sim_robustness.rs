@@ -313,3 +313,132 @@ async fn random_requests_never_break_the_server() {
     assert_eq!(v["gitVersion"], "v1.32.4");
     fleet.shutdown().await;
 }
+
+/// Values a hostile or careless client may send in a workload's numeric fields.
+fn extreme(rng: &mut fastrand::Rng) -> Value {
+    [
+        json!(0),
+        json!(1),
+        json!(-1),
+        json!(i32::MAX),
+        json!(i32::MIN),
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(1e300),
+        json!("100%"),
+        json!("0%"),
+        json!("999999999999999%"),
+        json!("-5%"),
+        json!("abc"),
+        Value::Null,
+    ][rng.usize(0..15)]
+    .clone()
+}
+
+/// The controllers survive whatever the API accepted: seeded workloads with extreme values
+/// in every numeric field (9223372036854775807 as progressDeadlineSeconds killed the
+/// controller task once), and afterwards an ordinary Deployment is still seen (its
+/// generation observed, its ReplicaSet made), which only a living control plane does.
+#[tokio::test]
+async fn controllers_survive_any_accepted_value() {
+    // NB: a small pod cap keeps the test quick; the huge replica counts still hit it.
+    let behavior = muster_sim::Behavior {
+        max_pods: 150,
+        ..muster_sim::Behavior::default()
+    };
+    let fleet = Fleet::start(FleetOptions::default().clusters(1).behavior(behavior))
+        .await
+        .expect("fleet starts");
+    let client = muster_testkit::kube_client(&fleet, "sim-000").await;
+    let ns = http::Request::post("/api/v1/namespaces")
+        .header("Content-Type", "application/json")
+        .body(json!({"metadata": {"name": "shop"}}).to_string().into_bytes())
+        .unwrap();
+    client.request::<Value>(ns).await.unwrap();
+    let mut rng = fastrand::Rng::with_seed(0xc0ffee);
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..120 {
+        let (path, kind) = [
+            ("/apis/apps/v1/namespaces/shop/deployments", "Deployment"),
+            ("/apis/apps/v1/namespaces/shop/statefulsets", "StatefulSet"),
+            ("/apis/apps/v1/namespaces/shop/daemonsets", "DaemonSet"),
+            ("/apis/apps/v1/namespaces/shop/replicasets", "ReplicaSet"),
+        ][rng.usize(0..4)];
+        let labels = json!({"app": format!("w{i}")});
+        let mut spec = json!({
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "terminationGracePeriodSeconds": extreme(&mut rng),
+                "containers": [{"name": "c", "image": "nginx:1", "ports": [{"containerPort": extreme(&mut rng)}]}]}},
+        });
+        for field in [
+            "replicas",
+            "progressDeadlineSeconds",
+            "minReadySeconds",
+            "revisionHistoryLimit",
+        ] {
+            if rng.bool() {
+                spec[field] = extreme(&mut rng);
+            }
+        }
+        if rng.bool() {
+            spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": extreme(&mut rng), "maxUnavailable": extreme(&mut rng)}});
+            spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": extreme(&mut rng), "maxUnavailable": extreme(&mut rng)}});
+        }
+        let body = json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": format!("w{i}")}, "spec": spec});
+        let req = http::Request::post(path)
+            .header("Content-Type", "application/json")
+            .body(body.to_string().into_bytes())
+            .unwrap();
+        match client.request::<Value>(req).await {
+            Ok(_) => accepted += 1,
+            Err(kube::Error::Api(s)) => {
+                assert!(s.code < 500, "{kind} w{i}: {s:?}");
+                refused += 1;
+            }
+            Err(e) => panic!("{kind} w{i}: {e}"),
+        }
+    }
+    eprintln!("extreme workloads: {accepted} accepted, {refused} refused");
+    let pods: Value = client
+        .request(http::Request::get("/api/v1/pods").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert!(pods["items"].as_array().unwrap().len() <= 150, "the pod cap holds");
+    assert!(
+        accepted > 20 && refused > 20,
+        "both paths exercised: {accepted}/{refused}"
+    );
+
+    // The control plane still works.
+    let web = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "after"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "after"}},
+            "template": {"metadata": {"labels": {"app": "after"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}});
+    let req = http::Request::post("/apis/apps/v1/namespaces/shop/deployments")
+        .header("Content-Type", "application/json")
+        .body(web.to_string().into_bytes())
+        .unwrap();
+    client.request::<Value>(req).await.unwrap();
+    muster_testkit::eventually(
+        "the controller to act on an ordinary Deployment",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let req = http::Request::get("/apis/apps/v1/namespaces/shop/deployments/after")
+                    .body(Vec::new())
+                    .unwrap();
+                let d: Value = client.request(req).await.ok()?;
+                let req = http::Request::get("/apis/apps/v1/namespaces/shop/replicasets?labelSelector=app%3Dafter")
+                    .body(Vec::new())
+                    .unwrap();
+                let rs: Value = client.request(req).await.ok()?;
+                let made = rs["items"].as_array().is_some_and(|i| i.len() == 1);
+                (d["status"]["observedGeneration"] == 1 && made).then_some(())
+            }
+        },
+    )
+    .await;
+    fleet.shutdown().await;
+}
