@@ -339,8 +339,11 @@ async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
             if let Some(path) = &args.report_out {
                 super::compare::write_report(path, &results, &super::compare::default_options())?;
             }
+            // NB: a write the policy refused on what a cluster resolved is a policy error.
             Ok(if results.iter().all(|r| r.status == Status::Succeeded) {
                 exit::OK
+            } else if results.iter().any(|r| r.status == Status::Rejected) {
+                exit::ERROR
             } else {
                 exit::FAILED
             })

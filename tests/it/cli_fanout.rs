@@ -2,78 +2,13 @@
 //! plugin) against a simulated fleet: exit codes, the `--dry-run` plan, the write
 //! confirmation, the policy, JSON output and the audit log.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use muster_testkit::{APP_YAML, Kubectl, TestFleet};
 use serde_json::Value;
 
-struct Cli {
-    fleet: TestFleet,
-    audit: PathBuf,
-    app: PathBuf,
-    policy: PathBuf,
-}
-
-impl Cli {
-    fn new() -> Self {
-        let fleet = TestFleet::start(2);
-        let audit = fleet.dir.path().join("audit/audit.log");
-        let app = fleet.dir.path().join("app.yaml");
-        std::fs::write(
-            &app,
-            format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n---\n{APP_YAML}"),
-        )
-        .unwrap();
-        let policy = fleet.dir.path().join("policy.yaml");
-        std::fs::write(&policy, "clusterScopedKinds: [Namespace]\n").unwrap();
-        Self {
-            fleet,
-            audit,
-            app,
-            policy,
-        }
-    }
-
-    fn muster(&self, args: &[&str]) -> Output {
-        self.command(env!("CARGO_BIN_EXE_muster"), args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("muster runs")
-    }
-
-    fn command(&self, bin: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
-        let mut c = Command::new(bin);
-        c.args(args)
-            .env("KUBECONFIG", &self.fleet.kubeconfig)
-            .env("MUSTER_AUDIT_LOG", &self.audit)
-            .env("HOME", self.fleet.dir.path())
-            .env_remove("MUSTER_POLICY")
-            .env_remove("MUSTER_FLEET")
-            .env("RUST_LOG", "warn");
-        c
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.audit)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
-            .collect()
-    }
-}
-
-fn text(o: &[u8]) -> String {
-    String::from_utf8_lossy(o).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use crate::support::{Cli, code, path, text};
+use muster_testkit::Kubectl;
 
 #[test]
 fn writes_are_planned_confirmed_audited_and_exit_codes_tell() {

@@ -4,3 +4,5 @@
 mod cli_clusters;
 mod cli_fanout;
 mod demo;
+mod hostile;
+mod support;

@@ -19,6 +19,8 @@ pub struct TestFleet {
     pub kubeconfig: PathBuf,
     pub restricted_kubeconfig: PathBuf,
     pub contexts: Vec<String>,
+    /// Each cluster's state (for its request counters).
+    pub clusters: Vec<std::sync::Arc<muster_sim::Cluster>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -46,22 +48,38 @@ impl TestFleet {
                 let names = fleet
                     .clusters()
                     .iter()
-                    .map(|c| c.name().to_string())
+                    .map(|c| (c.name().to_string(), c.state().clone()))
                     .collect::<Vec<_>>();
                 ready_tx.send(names).expect("report ready");
                 let _ = stop_rx.await;
                 fleet.shutdown().await;
             });
         });
-        let contexts = ready_rx.recv().expect("fleet started");
+        let (contexts, clusters) = ready_rx.recv().expect("fleet started").into_iter().unzip();
         Self {
             dir,
             kubeconfig,
             restricted_kubeconfig,
             contexts,
+            clusters,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// API requests every cluster has received so far.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.clusters.iter().map(|c| c.counters.snapshot().requests).sum()
+    }
+
+    /// Writes every cluster has received so far (refused ones included).
+    #[must_use]
+    pub fn writes(&self) -> u64 {
+        self.clusters
+            .iter()
+            .map(|c| c.counters.snapshot().writes_received)
+            .sum()
     }
 }
 

@@ -2,6 +2,7 @@
 //! (kubeconfig and Cluster API sources), the fan-out of every action under faults, reports.
 
 mod fanout;
+mod hostile_kubeconfigs;
 mod registry_capi;
 mod registry_kubeconfig;
 mod report;
