@@ -177,9 +177,7 @@ pub fn get_at<'a>(value: &'a Value, path: &[Pe]) -> Option<&'a Value> {
             Pe::Field(f) => cur.get(f)?,
             Pe::Key(k) => {
                 let want: Map<String, Value> = serde_json::from_str(k).ok()?;
-                cur.as_array()?
-                    .iter()
-                    .find(|item| want.iter().all(|(wk, wv)| item.get(wk) == Some(wv)))?
+                cur.as_array()?.iter().find(|item| key_matches(&want, item))?
             }
             Pe::Value(v) => {
                 let want: Value = serde_json::from_str(v).ok()?;
@@ -241,17 +239,19 @@ fn prune_empty_parents(value: &mut Value, path: &[Pe]) {
     }
 }
 
+/// Whether a list element has the key fields `want`; a key field the element leaves to its
+/// default (a port's protocol) matches the default.
+fn key_matches(want: &Map<String, Value>, item: &Value) -> bool {
+    want.iter()
+        .all(|(wk, wv)| item.get(wk) == Some(wv) || (item.get(wk).is_none() && wk == "protocol" && wv == "TCP"))
+}
+
 fn index_of(list: &Value, pe: &Pe) -> Option<usize> {
     let items = list.as_array()?;
     match pe {
         Pe::Key(k) => {
             let want: Map<String, Value> = serde_json::from_str(k).ok()?;
-            // NB: a key field the element leaves to its default (a port's protocol) matches it.
-            items.iter().position(|item| {
-                want.iter().all(|(wk, wv)| {
-                    item.get(wk) == Some(wv) || (item.get(wk).is_none() && wk == "protocol" && wv == "TCP")
-                })
-            })
+            items.iter().position(|item| key_matches(&want, item))
         }
         Pe::Value(v) => {
             let want: Value = serde_json::from_str(v).ok()?;

@@ -3,6 +3,7 @@
 
 mod fanout;
 mod hostile_kubeconfigs;
+mod real_clusters;
 mod registry_capi;
 mod registry_kubeconfig;
 mod report;

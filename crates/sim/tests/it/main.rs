@@ -4,6 +4,7 @@
 mod kube_client;
 mod kube_workloads;
 mod kubectl_fidelity;
+mod kubectl_real_behaviour;
 mod kubectl_workloads;
 mod sim_faults;
 mod sim_robustness;
