@@ -249,8 +249,8 @@ impl Kubectl {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Run with stdin; return stdout, panicking on failure.
-    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+    /// Run with `stdin` fed in; whatever happens.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write as _;
         let mut child = self
             .command(args)
@@ -265,7 +265,12 @@ impl Kubectl {
             .expect("stdin")
             .write_all(stdin.as_bytes())
             .expect("write stdin");
-        let out = child.wait_with_output().expect("kubectl finishes");
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    /// Run with stdin; return stdout, panicking on failure.
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run_stdin(args, stdin);
         assert!(
             out.status.success(),
             "kubectl {args:?} failed: {}",

@@ -67,18 +67,7 @@ fn services_namespaces_and_pods_as_a_real_cluster_makes_them() {
     let taken = format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{name: np2, namespace: shop}}\nspec: {{type: NodePort, selector: {{app: web}}, ports: [{{port: 80, nodePort: {port}}}]}}\n"
     );
-    let mut c = k.command(&["--context", &ctx[0], "apply", "--server-side", "-f", "-"]);
-    let out = {
-        use std::io::Write as _;
-        let mut child = c
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(taken.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let out = k.run_stdin(&["--context", &ctx[0], "apply", "--server-side", "-f", "-"], &taken);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("provided port is already allocated"));
 
@@ -203,18 +192,10 @@ fn server_side_apply_keys_and_conflicts_as_kube_apiserver_does() {
         APP_YAML,
     );
     let bumped = APP_YAML.replace("replicas: 3", "replicas: 5");
-    let mut child = k
-        .command(&["apply", "--server-side", "--field-manager", "bob", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        child.stdin.take().unwrap().write_all(bumped.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = k.run_stdin(
+        &["apply", "--server-side", "--field-manager", "bob", "-f", "-"],
+        &bumped,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"),
@@ -222,18 +203,11 @@ fn server_side_apply_keys_and_conflicts_as_kube_apiserver_does() {
     );
     // An Update manager is named with its API version and time, as kube-apiserver does.
     k.ok(&["scale", "deploy/web", "-n", "shop", "--replicas", "4"]);
-    let mut child = k
-        .command(&["apply", "--server-side", "--field-manager", "alice", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        child.stdin.take().unwrap().write_all(APP_YAML.as_bytes()).unwrap();
-    }
-    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    let out = k.run_stdin(
+        &["apply", "--server-side", "--field-manager", "alice", "-f", "-"],
+        APP_YAML,
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         err.contains("conflict with \"kubectl\" with subresource \"scale\" using autoscaling/v1 at ")
             || err.contains("conflict with \"kubectl\" with subresource \"scale\" using apps/v1 at "),
@@ -250,18 +224,7 @@ fn a_custom_resource_waits_for_its_crd_to_be_established() {
     k.ok(&["create", "ns", "shop"]);
     // One file, CRD and object: refused for the object the first time, as on a real cluster.
     let both = format!("{CRD_YAML}---\n{WIDGET_YAML}");
-    let mut child = k
-        .command(&["apply", "--server-side", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        child.stdin.take().unwrap().write_all(both.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = k.run_stdin(&["apply", "--server-side", "-f", "-"], &both);
     assert!(
         !out.status.success(),
         "the Widget was accepted before its CRD was Established"
