@@ -147,3 +147,55 @@ fn shell_completions() {
         &script[..200.min(script.len())]
     );
 }
+
+#[test]
+fn get_prints_each_servers_table_and_missing_is_not_agreement() {
+    let cli = Cli::new();
+    let policy = cli.file(
+        "crd-policy.yaml",
+        "clusterScopedKinds: [Namespace, CustomResourceDefinition]\n",
+    );
+    let crd_and_widget = cli.file(
+        "widgets.yaml",
+        &format!("{}---\n{}", muster_testkit::CRD_YAML, muster_testkit::WIDGET_YAML),
+    );
+    for f in [&cli.app, &crd_and_widget] {
+        let o = cli.muster(&["apply", "-f", path(f), "--yes", "--policy", path(&policy)]);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    }
+    // Several kinds: one table each, names prefixed by their kind, as kubectl prints them.
+    let o = cli.muster(&["get", "svc,cm", "-n", "shop"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let header = out.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["CLUSTER", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    );
+    assert!(
+        out.contains("service/web") && out.contains("configmap/web-config"),
+        "{out}"
+    );
+    assert!(out.contains("configmap/kube-root-ca.crt"), "{out}");
+    // A CRD's printer columns; -o wide's columns.
+    let o = cli.muster(&["get", "widgets", "-n", "shop"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.lines().next().unwrap().contains("SIZE") && out.contains("blue"),
+        "{out}"
+    );
+    let o = cli.muster(&["get", "svc/web", "-n", "shop", "-o", "wide"]);
+    assert!(
+        text(&o.stdout).lines().next().unwrap().ends_with("SELECTOR"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Found on no cluster: said so, exit 1.
+    let o = cli.muster(&["compare", "deploy/nope", "-n", "shop"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stdout).contains("found on no cluster (2 clusters answered)"),
+        "{}",
+        text(&o.stdout)
+    );
+}

@@ -193,6 +193,77 @@ pub const BUILTINS: &[Builtin] = &[
         "v1",
         false,
     ),
+    b("ComponentStatus", "componentstatuses", &["cs"], "", "v1", false),
+    b("IPAddress", "ipaddresses", &["ip"], "networking.k8s.io", "v1", false),
+    b("ServiceCIDR", "servicecidrs", &[], "networking.k8s.io", "v1", false),
+    b(
+        "VolumeAttributesClass",
+        "volumeattributesclasses",
+        &["vac"],
+        "storage.k8s.io",
+        "v1",
+        false,
+    ),
+    b(
+        "CSIStorageCapacity",
+        "csistoragecapacities",
+        &[],
+        "storage.k8s.io",
+        "v1",
+        true,
+    ),
+    b("DeviceClass", "deviceclasses", &[], "resource.k8s.io", "v1", false),
+    b("ResourceSlice", "resourceslices", &[], "resource.k8s.io", "v1", false),
+    b("ResourceClaim", "resourceclaims", &[], "resource.k8s.io", "v1", true),
+    b(
+        "ResourceClaimTemplate",
+        "resourceclaimtemplates",
+        &[],
+        "resource.k8s.io",
+        "v1",
+        true,
+    ),
+    b("TokenReview", "tokenreviews", &[], "authentication.k8s.io", "v1", false),
+    b(
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        &[],
+        "authentication.k8s.io",
+        "v1",
+        false,
+    ),
+    b(
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        &[],
+        "authorization.k8s.io",
+        "v1",
+        false,
+    ),
+    b(
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        &[],
+        "authorization.k8s.io",
+        "v1",
+        false,
+    ),
+    b(
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        &[],
+        "authorization.k8s.io",
+        "v1",
+        false,
+    ),
+    b(
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        &[],
+        "authorization.k8s.io",
+        "v1",
+        true,
+    ),
     b(
         "FlowSchema",
         "flowschemas",
@@ -301,6 +372,19 @@ mod tests {
         assert_eq!(by_kind("apps/v1", "Deployment").unwrap().plural, "deployments");
         assert!(by_kind("example.com/v1", "Deployment").is_none());
         assert!(is_cluster_scoped("ClusterRoleBinding") && !is_cluster_scoped("Deployment"));
+        for kind in [
+            "IPAddress",
+            "ServiceCIDR",
+            "DeviceClass",
+            "ResourceSlice",
+            "VolumeAttributesClass",
+            "ComponentStatus",
+            "TokenReview",
+            "SubjectAccessReview",
+        ] {
+            assert!(is_cluster_scoped(kind), "{kind}");
+        }
+        assert!(!is_cluster_scoped("ResourceClaim") && !is_cluster_scoped("LocalSubjectAccessReview"));
         assert_eq!(lookup("deploy").unwrap().qualified(), "deployment.apps");
     }
 }

@@ -395,3 +395,57 @@ fn writes(results: &[&ExecResult], report: &mut Report) {
     report.summary.agree = results.len() - report.failed.len();
     report.summary.variants = usize::from(report.summary.agree > 0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::ExecError;
+
+    fn result(cluster: &str, action: Action, target: &str, status: Status, code: Option<u16>) -> ExecResult {
+        ExecResult {
+            command_id: "c".into(),
+            cluster: cluster.into(),
+            action,
+            target: target.into(),
+            status,
+            exit_code: None,
+            output: Output::None,
+            error: (status != Status::Succeeded).then(|| ExecError {
+                reason: "X".into(),
+                code,
+                message: format!("cluster {cluster}: failed"),
+            }),
+            duration_ms: 1,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn no_text_anywhere_is_no_crash() {
+        for action in [Action::Logs, Action::Exec] {
+            let results: Vec<ExecResult> = ["a", "b", "c"]
+                .iter()
+                .map(|c| result(c, action, "deploy/web", Status::Failed, Some(500)))
+                .collect();
+            let r = build(&results, &Options::default()).unwrap();
+            assert_eq!((r.summary.failed, r.summary.variants), (3, 0));
+            assert!(r.text.is_none() && !r.agrees());
+            assert!(build(&[], &Options::default()).is_ok());
+        }
+    }
+
+    #[test]
+    fn missing_everywhere_is_not_agreement() {
+        let results: Vec<ExecResult> = ["a", "b", "c"]
+            .iter()
+            .map(|c| result(c, Action::Get, "deploy/nope", Status::Failed, Some(404)))
+            .collect();
+        let r = build(&results, &Options::default()).unwrap();
+        assert!(r.summary.found_nowhere && !r.agrees(), "{r:?}");
+        assert_eq!(
+            crate::report::render::headline(&r),
+            "get deploy/nope: found on no cluster (3 clusters answered)"
+        );
+        assert_eq!(r.summary.failed, 0, "a 404 is an answer, not a failure");
+    }
+}

@@ -185,6 +185,7 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
         "group-plugin",
         &format!("sleep 60 &\necho $! > {}\nsleep 60", pidfile.display()),
     );
+    let slow_plugin = script("slow-plugin", "sleep 60");
     let mut kc: Value = muster_core::yaml::parse(&fleet.kubeconfig()).unwrap();
     let exec = |command: &str, env: Value| json!({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command, "env": env}});
     kc["users"] = json!([
@@ -192,10 +193,11 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
         {"name": "path", "user": exec(&env_plugin, json!([{"name": "PATH", "value": "/tmp/evil"}]))},
         {"name": "preload", "user": exec(&env_plugin, json!([{"name": "LD_PRELOAD", "value": "/tmp/evil.so"}]))},
         {"name": "group", "user": exec(&group_plugin, json!([]))},
+        {"name": "slow", "user": exec(&slow_plugin, json!([]))},
     ]);
     let cluster = kc["clusters"][0]["name"].clone();
     kc["contexts"] = json!(
-        ["clean", "path", "preload", "group"]
+        ["clean", "path", "preload", "group", "slow"]
             .iter()
             .map(|u| json!({"name": u, "context": {"cluster": cluster, "user": u}}))
             .collect::<Vec<_>>()
@@ -204,7 +206,9 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
     std::fs::write(&path, muster_core::yaml::to_string(&kc).unwrap()).unwrap();
     let cfg = FleetConfig::parse(
         "inline",
-        &format!("execPlugins:\n- {{command: {env_plugin}, env: [REGION]}}\n- {{command: {group_plugin}, timeoutSeconds: 1}}\n"),
+        &format!(
+            "execPlugins:\n- {{command: {env_plugin}, env: [REGION]}}\n- {{command: {group_plugin}, timeoutSeconds: 1}}\n- {{command: {slow_plugin}, timeoutSeconds: 30}}\n"
+        ),
     )
     .unwrap();
     let registry = Registry::with_config(&cfg);
@@ -239,5 +243,29 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
         },
     )
     .await;
+
+    // A plugin's own timeout (30 s) is capped by the command's deadline (1 s).
+    let registry = Arc::new(registry);
+    let fanout = muster_fleet::fanout::Fanout::new(
+        registry.clone(),
+        muster_core::policy::Policy::default(),
+        muster_fleet::settings::Settings::default().deadline(Duration::from_secs(1)),
+    );
+    let mut get = muster_testkit::command(muster_core::command::Action::Get);
+    get.target = Some("ns/default".parse().unwrap());
+    let t = std::time::Instant::now();
+    let results: Vec<muster_core::result::ExecResult> = futures::StreamExt::collect(fanout.run(
+        Arc::new(get),
+        vec![registry.get("slow").unwrap()],
+        tokio_util::sync::CancellationToken::new(),
+        None,
+    ))
+    .await;
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let message = &results[0].error.as_ref().unwrap().message;
+    assert!(
+        message.contains("did not finish within 1s") || message.contains("0.9"),
+        "{message}"
+    );
     fleet.shutdown().await;
 }
