@@ -20,6 +20,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod request;
 pub mod resources;
+pub mod schema;
 pub mod server;
 pub mod status;
 pub mod store;

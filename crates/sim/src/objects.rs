@@ -130,6 +130,13 @@ pub fn check_int32(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
 /// field).
 pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
     check_int32(def, obj)?;
+    if let Some(schema) = &def.schema {
+        let causes = super::schema::check(schema, obj);
+        if !causes.is_empty() {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            return Err(ApiError::invalid(&def.kind, &def.group, name, &causes));
+        }
+    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)

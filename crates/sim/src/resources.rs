@@ -80,6 +80,8 @@ pub struct ResourceDef {
     pub storage: Option<GroupResource>,
     /// How served objects map to stored ones.
     pub conversion: Conversion,
+    /// A CRD version's `openAPIV3Schema`, checked on every write.
+    pub schema: Option<Arc<Value>>,
 }
 
 impl ResourceDef {
@@ -369,6 +371,7 @@ pub static BUILTIN_DEFS: LazyLock<Vec<Arc<ResourceDef>>> = LazyLock::new(|| {
                 } else {
                     Conversion::None
                 },
+                schema: None,
             })
         })
         .collect()
@@ -557,6 +560,7 @@ pub fn defs_from_crd(crd: &Value) -> ApiResult<Vec<Arc<ResourceDef>>> {
                 Printer::Custom(columns)
             },
             field_selectors: Vec::new(),
+            schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
             storage: None,
             conversion: Conversion::None,
         }));
