@@ -30,6 +30,8 @@ pub enum Phase {
     Started,
     Finished,
     Rejected,
+    /// Stopped before it finished (a deleted FleetCommand).
+    Cancelled,
 }
 
 /// One line of the audit log.
@@ -39,6 +41,10 @@ pub struct Record {
     pub time: String,
     pub phase: Phase,
     pub user: String,
+    /// What asked for the command when it was not a person at a terminal
+    /// (`FleetCommand team-a/web-rollout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     pub command_id: String,
     pub action: Action,
     pub target: String,
@@ -167,6 +173,7 @@ impl AuditLog {
             time: jiff::Timestamp::now().to_string(),
             phase,
             user: self.user.clone(),
+            origin: None,
             command_id: command.id.clone(),
             action: command.action,
             target: command.target_text(),

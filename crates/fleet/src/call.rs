@@ -17,6 +17,7 @@ use muster_core::policy::{ClusterRef, Policy, Resolved as ResolvedObject};
 use muster_core::result::Status;
 
 use crate::discovery::DiscoveryCache;
+use crate::hooks::{CallRecord, Hooks};
 use crate::failure::{Failure, Idempotence, backoff, classify};
 use crate::registry::{Member, Registry};
 use crate::settings::Settings;
@@ -44,18 +45,21 @@ pub struct Caller {
     pub discovery: Arc<DiscoveryCache>,
     /// Where `logs --follow` sends lines.
     pub log_lines: Option<tokio::sync::mpsc::Sender<LogLine>>,
+    /// Sees every request.
+    observer: Option<Arc<dyn crate::hooks::CallObserver>>,
     /// Requests sent, retries included.
     attempts: AtomicU32,
 }
 
 /// What every caller of one fan-out engine shares: the registry (for the fleet-wide
-/// limit), the policy, the settings and the discovery cache.
+/// limit), the policy, the settings, the discovery cache and the host's hooks.
 #[derive(Clone)]
 pub struct Shared {
     pub registry: Arc<Registry>,
     pub policy: Arc<Policy>,
     pub settings: Arc<Settings>,
     pub discovery: Arc<DiscoveryCache>,
+    pub hooks: Hooks,
 }
 
 impl Caller {
@@ -77,6 +81,7 @@ impl Caller {
             deadline,
             discovery: shared.discovery,
             log_lines: None,
+            observer: shared.hooks.observer,
             attempts: AtomicU32::new(0),
         }
     }
@@ -147,15 +152,22 @@ impl Caller {
                 Err(_) => Failure::deadline(),
                 Ok(permit) => {
                     self.attempts.fetch_add(1, Ordering::Relaxed);
+                    let waited = sent.elapsed();
                     let limit = self.settings.call_timeout.min(self.remaining());
+                    let began = Instant::now();
                     let outcome = tokio::time::timeout(limit, request(self.client.clone())).await;
                     drop(permit);
-                    match outcome {
-                        Ok(Ok(value)) => return Ok(value),
+                    let failure = match outcome {
+                        Ok(Ok(value)) => {
+                            self.observe(Some(200), began.elapsed(), waited);
+                            return Ok(value);
+                        }
                         Ok(Err(e)) => classify(&e),
                         Err(_) if limit < self.settings.call_timeout => Failure::deadline(),
                         Err(_) => Failure::call_timeout(limit),
-                    }
+                    };
+                    self.observe(failure.code, began.elapsed(), waited);
+                    failure
                 }
             };
             let retried = attempt > 1;
@@ -179,6 +191,20 @@ impl Caller {
             }
             tracing::debug!(cluster = %self.member.name, attempt, reason = %failure.reason, wait_ms = wait.as_millis() as u64, "retrying");
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Caller {
+    fn observe(&self, code: Option<u16>, took: Duration, waited: Duration) {
+        if let Some(o) = &self.observer {
+            o.call(&CallRecord {
+                cluster: &self.member.name,
+                action: self.command.action,
+                code,
+                took,
+                waited,
+            });
         }
     }
 }

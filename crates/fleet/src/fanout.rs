@@ -22,6 +22,7 @@ use crate::action;
 use crate::call::{Caller, LogLine, Shared};
 use crate::discovery::DiscoveryCache;
 use crate::failure::Failure;
+use crate::hooks::Hooks;
 use crate::registry::{HealthState, Member, Registry, health};
 use crate::settings::Settings;
 
@@ -43,6 +44,7 @@ pub struct Fanout {
     pub policy: Arc<Policy>,
     pub settings: Arc<Settings>,
     discovery: Arc<DiscoveryCache>,
+    hooks: Hooks,
 }
 
 impl Fanout {
@@ -54,7 +56,22 @@ impl Fanout {
             policy: Arc::new(policy),
             settings: Arc::new(settings),
             discovery: Arc::new(DiscoveryCache::new()),
+            hooks: Hooks::default(),
         }
+    }
+
+    /// The same engine with the host's hooks (a start gate, a call observer).
+    #[must_use]
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The same engine sharing another's discovery cache (one per process is enough).
+    #[must_use]
+    pub fn sharing_discovery(mut self, other: &Fanout) -> Self {
+        self.discovery = other.discovery.clone();
+        self
     }
 
     /// Check the command against the policy for every member.
@@ -214,16 +231,23 @@ impl Task {
             policy: self.fanout.policy.clone(),
             settings: self.fanout.settings.clone(),
             discovery: self.fanout.discovery.clone(),
+            hooks: self.fanout.hooks.clone(),
         };
         let mut caller = Caller::new(member.clone(), client, command.clone(), shared, self.deadline);
         caller.log_lines = self.log_lines.clone();
+        let gate = async {
+            if let Some(g) = &self.fanout.hooks.start_gate {
+                g.starting(&member.name).await;
+            }
+            action::run(&caller).await
+        };
         let outcome = tokio::select! {
             biased;
             // NB: following logs ends when the user stops it: that is the normal end.
             () = self.cancel.cancelled(), if command.follow => Ok(action::Outcome::summary(&["log stream ended: stopped by the user".to_string()])),
             () = self.cancel.cancelled(), if !command.follow => Err(cancelled()),
             () = tokio::time::sleep_until(self.deadline) => Err(Failure::deadline()),
-            r = action::run(&caller) => r,
+            r = gate => r,
         };
         let attempts = caller.attempts();
         drop(caller);

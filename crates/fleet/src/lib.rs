@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod failure;
 pub mod fanout;
 pub mod files;
+pub mod hooks;
 pub mod redact;
 pub mod registry;
 pub mod settings;

@@ -3,3 +3,5 @@
 //! Lease, reports stored in ConfigMaps, Events, and the health and metrics endpoints.
 
 pub mod crd;
+pub mod metrics;
+pub mod store;

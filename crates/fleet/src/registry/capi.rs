@@ -3,6 +3,11 @@
 //! holding a kubeconfig in data key `value`. Member name `<namespace>/<cluster>`; labels from
 //! the matching `cluster.x-k8s.io` Cluster when it can be read, else from the Secret.
 //!
+//! The same machinery reads a hub's own kubeconfig Secrets (labelled `muster.dev/kubeconfig`,
+//! kubeconfig in data key `kubeconfig` or `value`; member name the label's value, else the
+//! Secret's name): [`ClusterApiSource::labelled`]. Both kinds are untrusted: inline
+//! credentials only.
+//!
 //! [`ClusterApiSource::sync`] lists once (the CLI); [`ClusterApiSource::run`] keeps the
 //! registry current: an updated Secret (a rotated credential) replaces the member atomically
 //! (calls in flight keep the old one), a deleted Secret removes it, and a watch that breaks
@@ -25,18 +30,110 @@ pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
 /// Cluster API versions tried, newest first, when reading a Cluster's labels.
 const CLUSTER_VERSIONS: &[&str] = &["v1beta2", "v1beta1"];
 
-/// Reads Cluster API kubeconfig Secrets from a hub cluster.
+/// The label that makes a hub Secret a kubeconfig source (its value names the member).
+pub const KUBECONFIG_LABEL: &str = "muster.dev/kubeconfig";
+
+/// Which Secrets a source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ClusterApi,
+    Labelled,
+}
+
+/// Reads kubeconfig Secrets from a hub cluster: Cluster API's, or muster's labelled ones.
 pub struct ClusterApiSource {
     hub: kube::Client,
     /// Namespaces to read; empty means all.
     namespaces: Vec<String>,
     fleet: Arc<FleetConfig>,
+    kind: Kind,
 }
 
 impl ClusterApiSource {
+    /// Cluster API `<cluster>-kubeconfig` Secrets.
     #[must_use]
     pub fn new(hub: kube::Client, namespaces: Vec<String>, fleet: Arc<FleetConfig>) -> Self {
-        Self { hub, namespaces, fleet }
+        Self {
+            hub,
+            namespaces,
+            fleet,
+            kind: Kind::ClusterApi,
+        }
+    }
+
+    /// Secrets labelled `muster.dev/kubeconfig` in `namespace`.
+    #[must_use]
+    pub fn labelled(hub: kube::Client, namespace: String, fleet: Arc<FleetConfig>) -> Self {
+        Self {
+            hub,
+            namespaces: vec![namespace],
+            fleet,
+            kind: Kind::Labelled,
+        }
+    }
+
+    fn label_selector(&self) -> &'static str {
+        match self.kind {
+            Kind::ClusterApi => CLUSTER_NAME_LABEL,
+            Kind::Labelled => KUBECONFIG_LABEL,
+        }
+    }
+
+    /// Whether a member came from this kind of source.
+    fn owns(&self, m: &Member) -> bool {
+        matches!(
+            (&m.source, self.kind),
+            (Source::ClusterApi { .. }, Kind::ClusterApi) | (Source::HubSecret { .. }, Kind::Labelled)
+        )
+    }
+
+    /// The member name a Secret gives (for a deleted one too).
+    fn member_name(&self, secret: &Secret) -> Option<String> {
+        let labels = secret.metadata.labels.as_ref()?;
+        let ns = secret.metadata.namespace.clone().unwrap_or_default();
+        match self.kind {
+            Kind::ClusterApi => labels.get(CLUSTER_NAME_LABEL).map(|c| format!("{ns}/{c}")),
+            Kind::Labelled => labels
+                .get(KUBECONFIG_LABEL)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .or_else(|| secret.metadata.name.clone()),
+        }
+    }
+
+    /// A labelled hub Secret's member.
+    fn labelled_member(&self, secret: &Secret) -> Option<Member> {
+        let name = self.member_name(secret)?;
+        let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+        let secret_name = secret.metadata.name.clone()?;
+        let mut labels = self.fleet.labels_for(&name);
+        labels.extend(
+            secret
+                .metadata
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k != KUBECONFIG_LABEL),
+        );
+        let secret_ref = format!("{namespace}/{secret_name}");
+        let text = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("kubeconfig").or_else(|| d.get("value")))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .unwrap_or_default();
+        let source = Source::HubSecret {
+            namespace,
+            secret: secret_name,
+        };
+        let mut m = kubeconfig::member_from_secret(name, source, labels, &secret_ref, if text.trim().is_empty() { "{}" } else { &text }, &self.fleet);
+        if text.trim().is_empty() {
+            m.invalid = Some(super::Invalid {
+                reason: format!("Secret {secret_ref} has no kubeconfig in data key \"kubeconfig\""),
+            });
+        }
+        Some(m)
     }
 
     fn scopes(&self) -> Vec<Option<String>> {
@@ -54,8 +151,8 @@ impl ClusterApiSource {
         }
     }
 
-    fn fields() -> String {
-        format!("type={SECRET_TYPE}")
+    fn fields(&self) -> Option<String> {
+        (self.kind == Kind::ClusterApi).then(|| format!("type={SECRET_TYPE}"))
     }
 
     /// The labels of the Cluster object, if it can be read.
@@ -73,6 +170,9 @@ impl ClusterApiSource {
 
     /// The member a Secret defines, or `None` when it is not a `<cluster>-kubeconfig` Secret.
     pub async fn member_for(&self, secret: &Secret) -> Option<Member> {
+        if self.kind == Kind::Labelled {
+            return self.labelled_member(secret);
+        }
         let namespace = secret.metadata.namespace.clone().unwrap_or_default();
         let secret_name = secret.metadata.name.clone()?;
         let cluster = secret.metadata.labels.as_ref()?.get(CLUSTER_NAME_LABEL)?.clone();
@@ -128,7 +228,10 @@ impl ClusterApiSource {
     pub async fn sync(&self, registry: &Registry) -> Result<usize, kube::Error> {
         let mut n = 0;
         for scope in self.scopes() {
-            let lp = ListParams::default().labels(CLUSTER_NAME_LABEL).fields(&Self::fields());
+            let mut lp = ListParams::default().labels(self.label_selector());
+            if let Some(f) = self.fields() {
+                lp = lp.fields(&f);
+            }
             for secret in self.api(scope.as_deref()).list(&lp).await?.items {
                 if let Some(m) = self.member_for(&secret).await {
                     registry.insert(m);
@@ -143,9 +246,10 @@ impl ClusterApiSource {
     pub async fn run(self, registry: Arc<Registry>) {
         let this = Arc::new(self);
         let streams = this.scopes().into_iter().map(|scope| {
-            let cfg = watcher::Config::default()
-                .labels(CLUSTER_NAME_LABEL)
-                .fields(&Self::fields());
+            let mut cfg = watcher::Config::default().labels(this.label_selector());
+            if let Some(f) = this.fields() {
+                cfg = cfg.fields(&f);
+            }
             watcher(this.api(scope.as_deref()), cfg)
                 .default_backoff()
                 .map(move |ev| (scope.clone(), ev))
@@ -167,40 +271,33 @@ impl ClusterApiSource {
                 Ok(watcher::Event::InitDone) => {
                     let keep = seen.remove(&scope).unwrap_or_default();
                     for m in registry.members() {
-                        if let Source::ClusterApi { namespace, .. } = &m.source
-                            && scope.as_ref().is_none_or(|s| s == namespace)
-                            && !keep.contains(&m.name)
-                        {
-                            info!(cluster = %m.name, "Cluster API Secret is gone; member removed");
+                        let in_scope = match &m.source {
+                            Source::ClusterApi { namespace, .. } | Source::HubSecret { namespace, .. } => {
+                                scope.as_ref().is_none_or(|s| s == namespace)
+                            }
+                            Source::Kubeconfig { .. } => false,
+                        };
+                        if this.owns(&m) && in_scope && !keep.contains(&m.name) {
+                            info!(cluster = %m.name, "kubeconfig Secret is gone; member removed");
                             registry.remove(&m.name);
                         }
                     }
                 }
                 Ok(watcher::Event::Apply(s)) => {
                     if let Some(m) = this.member_for(&s).await {
-                        info!(cluster = %m.name, "Cluster API member added or updated");
+                        info!(cluster = %m.name, "kubeconfig Secret member added or updated");
                         registry.insert(m);
                     }
                 }
                 Ok(watcher::Event::Delete(s)) => {
-                    let cluster = s
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(CLUSTER_NAME_LABEL))
-                        .cloned();
-                    if let (Some(ns), Some(cluster)) = (s.metadata.namespace.clone(), cluster) {
-                        let name = format!("{ns}/{cluster}");
-                        if registry
-                            .get(&name)
-                            .is_some_and(|m| matches!(m.source, Source::ClusterApi { .. }))
-                        {
-                            info!(cluster = %name, "Cluster API Secret deleted; member removed");
-                            registry.remove(&name);
-                        }
+                    if let Some(name) = this.member_name(&s)
+                        && registry.get(&name).is_some_and(|m| this.owns(&m))
+                    {
+                        info!(cluster = %name, "kubeconfig Secret deleted; member removed");
+                        registry.remove(&name);
                     }
                 }
-                Err(error) => warn!(%error, "watching Cluster API Secrets failed; retrying"),
+                Err(error) => warn!(%error, "watching kubeconfig Secrets failed; retrying"),
             }
         }
     }

@@ -36,6 +36,8 @@ pub enum Source {
     Kubeconfig { path: String, context: String },
     /// A Cluster API `<cluster>-kubeconfig` Secret in the hub cluster.
     ClusterApi { namespace: String, secret: String },
+    /// A Secret labelled `muster.dev/kubeconfig` in the hub's namespace.
+    HubSecret { namespace: String, secret: String },
 }
 
 impl fmt::Display for Source {
@@ -43,6 +45,7 @@ impl fmt::Display for Source {
         match self {
             Self::Kubeconfig { path, .. } => write!(f, "kubeconfig:{path}"),
             Self::ClusterApi { namespace, secret } => write!(f, "capi:{namespace}/{secret}"),
+            Self::HubSecret { namespace, secret } => write!(f, "secret:{namespace}/{secret}"),
         }
     }
 }

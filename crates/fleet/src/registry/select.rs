@@ -83,8 +83,14 @@ impl Selection {
     /// Whether a member is selected.
     #[must_use]
     pub fn matches(&self, m: &Member) -> bool {
-        (self.names.is_empty() || self.names.iter().any(|p| glob_match(p, &m.name)))
-            && self.labels.matches(|k| m.labels.get(k).map(String::as_str))
+        self.matches_with(&m.name, &m.labels)
+    }
+
+    /// Whether a cluster of this name and these labels is selected.
+    #[must_use]
+    pub fn matches_with(&self, name: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        (self.names.is_empty() || self.names.iter().any(|p| glob_match(p, name)))
+            && self.labels.matches(|k| labels.get(k).map(String::as_str))
     }
 
     /// The selected members, by name.
@@ -92,7 +98,22 @@ impl Selection {
     /// # Errors
     /// [`SelectionError::Empty`] saying what was asked and what exists.
     pub fn select(&self, registry: &Registry) -> Result<Vec<Arc<Member>>, SelectionError> {
-        let all = registry.members();
+        self.select_from(&registry.members(), |m| m.labels.clone())
+    }
+
+    /// The selected members of `all` (sorted by name), seen with the labels `labels_of`
+    /// gives them (the hub adds a FleetCluster's own labels).
+    ///
+    /// # Errors
+    /// As [`Selection::select`].
+    pub fn select_from(
+        &self,
+        all: &[Arc<Member>],
+        labels_of: impl Fn(&Member) -> std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Arc<Member>>, SelectionError> {
+        let labelled: Vec<(&Arc<Member>, std::collections::BTreeMap<String, String>)> =
+            all.iter().map(|m| (m, labels_of(m))).collect();
+        let selected = |m: &Member, l: &std::collections::BTreeMap<String, String>| self.matches_with(&m.name, l);
         let unmatched: Vec<String> = self
             .names
             .iter()
@@ -100,14 +121,18 @@ impl Selection {
             .filter(|p| !all.iter().any(|m| glob_match(p, &m.name)))
             .cloned()
             .collect();
-        if !unmatched.is_empty() && all.iter().any(|m| self.matches(m)) {
+        if !unmatched.is_empty() && labelled.iter().any(|(m, l)| selected(m, l)) {
             return Err(SelectionError::Unmatched {
                 glob: unmatched.iter().all(|p| p.contains('*')),
                 unmatched,
-                known: known_list(&all),
+                known: known_list(all),
             });
         }
-        let chosen: Vec<Arc<Member>> = all.iter().filter(|m| self.matches(m)).cloned().collect();
+        let chosen: Vec<Arc<Member>> = labelled
+            .iter()
+            .filter(|(m, l)| selected(m, l))
+            .map(|(m, _)| (*m).clone())
+            .collect();
         if chosen.is_empty() {
             let mut asked = Vec::new();
             if !self.names.is_empty() {
@@ -122,7 +147,7 @@ impl Selection {
                 } else {
                     asked.join(" and ")
                 },
-                known: known_list(&all),
+                known: known_list(all),
             });
         }
         Ok(chosen)
