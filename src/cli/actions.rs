@@ -109,6 +109,16 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 
+    /// Run through the hub (`muster serve`) of this kubeconfig context (bare: the current
+    /// context): submitted as a FleetCommand, followed, rendered as a local run.
+    #[arg(long, value_name = "CONTEXT", num_args = 0..=1, default_missing_value = "")]
+    pub hub: Option<String>,
+
+    /// The namespace of the FleetCommand `--hub` creates (default: the context's); its
+    /// FleetPolicy applies.
+    #[arg(long, requires = "hub")]
+    pub hub_namespace: Option<String>,
+
     /// Write even when a source (a kubeconfig file, the hub's Secrets) failed to load: by
     /// default a write stops, since the clusters it would have reached are unknown.
     #[arg(long)]
@@ -371,6 +381,9 @@ pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Resul
     command.argv = muster_core::exec_args::normalize_all(&command.argv);
     // Everything that can be known from the request alone, before any file or cluster.
     command.validate()?;
+    if let Some(hub) = &args.hub {
+        return super::hub::execute(command, args, hub).await;
+    }
     let policy = match &args.policy {
         Some(p) => super::input::policy(p)?,
         None => Policy::default(),

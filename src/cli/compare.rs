@@ -77,6 +77,8 @@ pub struct ReportArgs {
 pub enum ReportCommand {
     /// What changed between two saved reports (`compare -o json --out FILE`).
     Diff(ReportDiffArgs),
+    /// A report the hub stored for a FleetCommand (`NAMESPACE/NAME`), in any format.
+    Get(super::hub::ReportGetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -253,8 +255,11 @@ pub fn read_report(path: &Path) -> Result<Report, CliError> {
     Ok(report)
 }
 
-pub fn report(a: ReportArgs) -> Result<u8, CliError> {
-    let ReportCommand::Diff(d) = a.command;
+pub async fn report(a: ReportArgs) -> Result<u8, CliError> {
+    let d = match a.command {
+        ReportCommand::Diff(d) => d,
+        ReportCommand::Get(g) => return super::hub::report_get(g).await,
+    };
     let (old, new) = (read_report(&d.old)?, read_report(&d.new)?);
     if old.target != new.target || old.action != new.action {
         return Err(format!(

@@ -5,9 +5,11 @@ mod clusters;
 mod compare;
 #[cfg(feature = "sim")]
 mod demo;
+mod hub;
 mod input;
 mod logging;
 mod render;
+mod serve;
 #[cfg(feature = "sim")]
 mod sim;
 mod source;
@@ -58,8 +60,11 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// How the selected clusters differ: an object, a kind, logs or a command's output.
     Compare(Box<compare::CompareArgs>),
-    /// Saved reports: `report diff OLD.json NEW.json`.
+    /// Saved reports: `report diff OLD.json NEW.json`, `report get NS/NAME` (from the hub).
     Report(compare::ReportArgs),
+    /// Run the hub: FleetCommands, FleetClusters and FleetPolicies in a hub cluster, leader
+    /// election, health and metrics.
+    Serve(Box<serve::ServeArgs>),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
@@ -101,7 +106,8 @@ pub fn main() -> ExitCode {
             #[cfg(feature = "sim")]
             Command::Demo(args) => demo::run(args).await,
             Command::Compare(args) => compare::run(*args).await,
-            Command::Report(args) => compare::report(args),
+            Command::Report(args) => compare::report(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             #[cfg(feature = "sim")]
             Command::Sim(args) => sim::run(args).await,
             Command::Completion { shell } => {

@@ -17,8 +17,8 @@ use muster_core::policy::{ClusterRef, Policy, Resolved as ResolvedObject};
 use muster_core::result::Status;
 
 use crate::discovery::DiscoveryCache;
-use crate::hooks::{CallRecord, Hooks};
 use crate::failure::{Failure, Idempotence, backoff, classify};
+use crate::hooks::{CallRecord, Hooks};
 use crate::registry::{Member, Registry};
 use crate::settings::Settings;
 

@@ -67,6 +67,13 @@ impl Fanout {
         self
     }
 
+    /// The same engine with a start gate (keeping its observer).
+    #[must_use]
+    pub fn with_start_gate(mut self, gate: Arc<dyn crate::hooks::StartGate>) -> Self {
+        self.hooks.start_gate = Some(gate);
+        self
+    }
+
     /// The same engine sharing another's discovery cache (one per process is enough).
     #[must_use]
     pub fn sharing_discovery(mut self, other: &Fanout) -> Self {

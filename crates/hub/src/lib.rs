@@ -2,6 +2,14 @@
 //! (FleetCluster, FleetCommand, FleetPolicy) and their reconcilers, leader election on a
 //! Lease, reports stored in ConfigMaps, Events, and the health and metrics endpoints.
 
+pub mod commands;
+pub mod context;
 pub mod crd;
+pub mod http;
+pub mod install;
+pub mod leader;
+pub mod members;
 pub mod metrics;
+pub mod remote;
+pub mod serve;
 pub mod store;

@@ -43,14 +43,19 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("muster");
         let requests = Family::<Labels, Counter>::default();
-        let latency = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let latency =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let limiter_wait = histogram();
         let commands = Family::<Labels, Counter>::default();
         let members = Family::<Labels, Gauge>::default();
         let drifted = Family::<Labels, Gauge>::default();
         let leader = Gauge::default();
         let status_writes = Counter::default();
-        registry.register("requests", "Requests to member clusters by cluster, action and code", requests.clone());
+        registry.register(
+            "requests",
+            "Requests to member clusters by cluster, action and code",
+            requests.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "Latency of requests to member clusters by action",
@@ -99,20 +104,28 @@ impl Metrics {
 
     pub fn command_finished(&self, action: &str, outcome: &str) {
         self.commands
-            .get_or_create(&vec![("action".into(), action.into()), ("outcome".into(), outcome.into())])
+            .get_or_create(&vec![
+                ("action".into(), action.into()),
+                ("outcome".into(), outcome.into()),
+            ])
             .inc();
     }
 
     /// Members by health, replacing the previous counts.
     pub fn set_members(&self, by_health: &[(&str, i64)]) {
         for (health, n) in by_health {
-            self.members.get_or_create(&vec![("health".into(), (*health).into())]).set(*n);
+            self.members
+                .get_or_create(&vec![("health".into(), (*health).into())])
+                .set(*n);
         }
     }
 
     pub fn set_drifted(&self, namespace: &str, name: &str, n: i64) {
         self.drifted
-            .get_or_create(&vec![("namespace".into(), namespace.into()), ("name".into(), name.into())])
+            .get_or_create(&vec![
+                ("namespace".into(), namespace.into()),
+                ("name".into(), name.into()),
+            ])
             .set(n);
     }
 

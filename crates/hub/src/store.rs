@@ -82,9 +82,9 @@ pub fn child_name(base: &str, suffix: &str) -> String {
     if base.len() <= room {
         return format!("{base}-{suffix}");
     }
-    let hash = base
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = base.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{}-{hash:016x}-{suffix}", &base[..room - 17])
 }
 
@@ -118,7 +118,12 @@ impl Store {
     }
 
     /// Write one ConfigMap (server-side apply: create or replace, idempotent).
-    async fn put(&self, name: &str, data: BTreeMap<String, String>, binary: BTreeMap<String, Vec<u8>>) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        name: &str,
+        data: BTreeMap<String, String>,
+        binary: BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), StoreError> {
         let binary: BTreeMap<String, ByteString> = binary.into_iter().map(|(k, v)| (k, ByteString(v))).collect();
         let cm = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -147,8 +152,12 @@ impl Store {
         let mut names = Vec::new();
         for (i, piece) in packed.chunks(CHUNK_BYTES).enumerate() {
             let name = child_name(&self.base, &format!("{prefix}-{i}"));
-            self.put(&name, BTreeMap::new(), BTreeMap::from([("data.gz".to_string(), piece.to_vec())]))
-                .await?;
+            self.put(
+                &name,
+                BTreeMap::new(),
+                BTreeMap::from([("data.gz".to_string(), piece.to_vec())]),
+            )
+            .await?;
             names.push(name);
         }
         Ok(names)
@@ -165,10 +174,13 @@ impl Store {
                 name: name.clone(),
                 why: "missing".into(),
             })?;
-            let piece = cm.binary_data.and_then(|mut b| b.remove("data.gz")).ok_or_else(|| StoreError::Corrupt {
-                name: name.clone(),
-                why: "no data.gz".into(),
-            })?;
+            let piece = cm
+                .binary_data
+                .and_then(|mut b| b.remove("data.gz"))
+                .ok_or_else(|| StoreError::Corrupt {
+                    name: name.clone(),
+                    why: "no data.gz".into(),
+                })?;
             packed.extend(piece.0);
         }
         gunzip(&packed, MAX_STORED).map_err(|why| StoreError::Corrupt {
@@ -184,7 +196,9 @@ impl Store {
         }
     }
 
-    fn progress_name(&self) -> String {
+    /// The progress record's ConfigMap.
+    #[must_use]
+    pub fn progress_name(&self) -> String {
         child_name(&self.base, "progress")
     }
 
@@ -205,7 +219,10 @@ impl Store {
         let clusters = serde_json::to_vec(&p.clusters).unwrap_or_default();
         let data = BTreeMap::from([
             ("run".to_string(), p.run.clone()),
-            ("started".to_string(), p.started.iter().cloned().collect::<Vec<_>>().join("\n")),
+            (
+                "started".to_string(),
+                p.started.iter().cloned().collect::<Vec<_>>().join("\n"),
+            ),
             ("results".to_string(), p.result_chunks.join("\n")),
         ]);
         let binary = BTreeMap::from([
@@ -221,19 +238,26 @@ impl Store {
     /// A damaged record.
     pub async fn load(&self, run: &str) -> Result<Option<(Progress, Vec<ExecResult>)>, StoreError> {
         let name = self.progress_name();
-        let Some(cm) = self.get(&name).await? else { return Ok(None) };
+        let Some(cm) = self.get(&name).await? else {
+            return Ok(None);
+        };
         let data = cm.data.unwrap_or_default();
         if data.get("run").map(String::as_str) != Some(run) {
             return Ok(None);
         }
         let binary = cm.binary_data.unwrap_or_default();
-        let corrupt = |why: String| StoreError::Corrupt { name: name.clone(), why };
+        let corrupt = |why: String| StoreError::Corrupt {
+            name: name.clone(),
+            why,
+        };
         let unpack = |key: &str| -> Result<Vec<u8>, StoreError> {
             let b = binary.get(key).ok_or_else(|| corrupt(format!("no {key}")))?;
             gunzip(&b.0, MAX_STORED).map_err(&corrupt)
         };
-        let command: Command = serde_json::from_slice(&unpack("command.json.gz")?).map_err(|e| corrupt(e.to_string()))?;
-        let clusters: Vec<String> = serde_json::from_slice(&unpack("clusters.json.gz")?).map_err(|e| corrupt(e.to_string()))?;
+        let command: Command =
+            serde_json::from_slice(&unpack("command.json.gz")?).map_err(|e| corrupt(e.to_string()))?;
+        let clusters: Vec<String> =
+            serde_json::from_slice(&unpack("clusters.json.gz")?).map_err(|e| corrupt(e.to_string()))?;
         let lines = |k: &str| -> Vec<String> {
             data.get(k)
                 .map(|t| t.lines().filter(|l| !l.is_empty()).map(String::from).collect())
@@ -242,7 +266,10 @@ impl Store {
         let result_chunks = lines("results");
         let mut results = Vec::new();
         for chunk in &result_chunks {
-            results.extend(parse_results(&self.read_chunks(std::slice::from_ref(chunk)).await?, chunk)?);
+            results.extend(parse_results(
+                &self.read_chunks(std::slice::from_ref(chunk)).await?,
+                chunk,
+            )?);
         }
         Ok(Some((
             Progress {
@@ -265,7 +292,9 @@ impl Store {
             return Ok(());
         }
         let n = p.result_chunks.len();
-        let names = self.write_chunks(&format!("{}-r{n}", p.run_key()), &jsonl(batch)).await?;
+        let names = self
+            .write_chunks(&format!("{}-r{n}", p.run_key()), &jsonl(batch))
+            .await?;
         p.result_chunks.extend(names);
         self.save(p).await
     }
@@ -339,6 +368,9 @@ mod tests {
         assert_eq!(child_name("web", "progress"), "web-progress");
         let long = child_name(&"a".repeat(253), "report-0");
         assert!(long.len() <= 253 && long.ends_with("-report-0"), "{long}");
-        assert_ne!(child_name(&"a".repeat(250), "x"), child_name(&("a".repeat(249) + "b"), "x"));
+        assert_ne!(
+            child_name(&"a".repeat(250), "x"),
+            child_name(&("a".repeat(249) + "b"), "x")
+        );
     }
 }

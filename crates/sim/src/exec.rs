@@ -687,6 +687,7 @@ pub fn upgrade(cluster: &Arc<Cluster>, pod: &Object, mut req: http::Request<Inco
             ))
         })?;
     let sandbox = Sandbox::of(cluster, pod, &container);
+    cluster.counters.exec_started();
     let on_upgrade = hyper::upgrade::on(&mut req);
     let v5 = protocol == "v5.channel.k8s.io";
     tokio::spawn(async move {

@@ -108,6 +108,7 @@ pub struct Counters {
     writes_received: AtomicU64,
     writes_applied: AtomicU64,
     watches_dropped: AtomicU64,
+    execs_started: AtomicU64,
     applied_by_target: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -125,6 +126,9 @@ pub struct CounterSnapshot {
     /// Watches ended by the `watchDropAfterMs` fault.
     #[serde(default)]
     pub watches_dropped: u64,
+    /// Exec sessions started (upgraded to a WebSocket and run).
+    #[serde(default)]
+    pub execs_started: u64,
     /// `applied` per `METHOD path`.
     pub applied_by_target: BTreeMap<String, u64>,
 }
@@ -151,6 +155,10 @@ impl Counters {
         self.watches_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn exec_started(&self) {
+        self.execs_started.fetch_add(1, Ordering::Relaxed);
+    }
+
     #[must_use]
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
@@ -158,6 +166,7 @@ impl Counters {
             writes_received: self.writes_received.load(Ordering::Relaxed),
             writes_applied: self.writes_applied.load(Ordering::Relaxed),
             watches_dropped: self.watches_dropped.load(Ordering::Relaxed),
+            execs_started: self.execs_started.load(Ordering::Relaxed),
             applied_by_target: self.applied_by_target.lock().expect("counter lock").clone(),
         }
     }
@@ -167,6 +176,7 @@ impl Counters {
         self.writes_received.store(0, Ordering::Relaxed);
         self.writes_applied.store(0, Ordering::Relaxed);
         self.watches_dropped.store(0, Ordering::Relaxed);
+        self.execs_started.store(0, Ordering::Relaxed);
         self.applied_by_target.lock().expect("counter lock").clear();
     }
 }

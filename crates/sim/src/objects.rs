@@ -133,7 +133,10 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
     if let Some(schema) = &def.schema {
         let causes = super::schema::check(schema, obj);
         if !causes.is_empty() {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             return Err(ApiError::invalid(&def.kind, &def.group, name, &causes));
         }
     }

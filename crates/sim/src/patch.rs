@@ -82,13 +82,31 @@ pub fn merge_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
 pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
     let ops: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-    json_patch::patch(target, &ops).map_err(|e| {
-        ApiError::new(
-            422,
-            "Invalid",
-            format!("the server rejected our request due to an error in our request: {e}"),
-        )
-    })
+    // NB: kube-apiserver's JSON patch (evanphx/json-patch) treats a missing path as null in a
+    // `test`: `test /metadata/finalizers == null` passes on an object without finalizers
+    // (kube-rs's finalizer helper relies on it). Applied op by op on a copy: all or nothing.
+    let mut work = target.clone();
+    for (i, op) in ops.0.into_iter().enumerate() {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && work.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(&mut work, &[op]).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "the server rejected our request due to an error in our request: {}",
+                    e.to_string()
+                        .replacen("operation '/0'", &format!("operation '/{i}'"), 1)
+                ),
+            )
+        })?;
+    }
+    *target = work;
+    Ok(())
 }
 
 /// Apply a strategic merge patch to a built-in object.
@@ -396,5 +414,25 @@ mod tests {
             422
         );
         assert_eq!(json_patch(&mut d, &json!({"op": "x"})).unwrap_err().code, 400);
+        // A missing path tests as null (kube-rs adds its first finalizer this way), and a
+        // failed patch changes nothing.
+        let mut d = json!({"metadata": {"name": "x"}, "spec": {"replicas": 1}});
+        json_patch(
+            &mut d,
+            &json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                    {"op": "add", "path": "/metadata/finalizers", "value": ["a/b"]}]),
+        )
+        .unwrap();
+        assert_eq!(d["metadata"]["finalizers"], json!(["a/b"]));
+        let before = d.clone();
+        let e = json_patch(
+            &mut d,
+            &json!([{"op": "replace", "path": "/spec/replicas", "value": 9},
+                    {"op": "test", "path": "/metadata/finalizers", "value": null}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, 422);
+        assert!(e.message.contains("operation '/1'"), "{}", e.message);
+        assert_eq!(d, before);
     }
 }

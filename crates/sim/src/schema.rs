@@ -42,7 +42,11 @@ fn required(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, Str
     };
     for r in req.iter().filter_map(Value::as_str) {
         if !obj.contains_key(r) {
-            let field = if path.is_empty() { r.to_string() } else { format!("{path}.{r}") };
+            let field = if path.is_empty() {
+                r.to_string()
+            } else {
+                format!("{path}.{r}")
+            };
             causes.push((field, "Required value".into()));
         }
     }
@@ -54,7 +58,13 @@ fn walk(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, String)
     }
     if schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
         if !matches!(type_name(v), "integer" | "string") {
-            causes.push((path.into(), format!("Invalid value: \"{}\": {path} in body must be of type int-or-string", type_name(v))));
+            causes.push((
+                path.into(),
+                format!(
+                    "Invalid value: \"{}\": {path} in body must be of type int-or-string",
+                    type_name(v)
+                ),
+            ));
         }
         return;
     }
@@ -62,7 +72,10 @@ fn walk(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, String)
     if let Some(want) = schema.get("type").and_then(Value::as_str) {
         let fits = want == got || (want == "number" && got == "integer");
         if !fits {
-            causes.push((path.into(), format!("Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\"")));
+            causes.push((
+                path.into(),
+                format!("Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""),
+            ));
             return;
         }
     }
@@ -70,7 +83,10 @@ fn walk(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, String)
         && !values.contains(v)
     {
         let supported: Vec<String> = values.iter().map(Value::to_string).collect();
-        causes.push((path.into(), format!("Unsupported value: {v}: supported values: {}", supported.join(", "))));
+        causes.push((
+            path.into(),
+            format!("Unsupported value: {v}: supported values: {}", supported.join(", ")),
+        ));
     }
     if let Some(n) = v.as_f64() {
         let range = match schema.get("format").and_then(Value::as_str) {
@@ -80,17 +96,26 @@ fn walk(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, String)
         if let Some((lo, hi)) = range
             && (n < lo || n > hi)
         {
-            causes.push((path.into(), format!("Invalid value: {v}: {path} in body should be a 32-bit integer")));
+            causes.push((
+                path.into(),
+                format!("Invalid value: {v}: {path} in body should be a 32-bit integer"),
+            ));
         }
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
             && n < min
         {
-            causes.push((path.into(), format!("Invalid value: {v}: {path} in body should be greater than or equal to {min}")));
+            causes.push((
+                path.into(),
+                format!("Invalid value: {v}: {path} in body should be greater than or equal to {min}"),
+            ));
         }
         if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
             && n > max
         {
-            causes.push((path.into(), format!("Invalid value: {v}: {path} in body should be less than or equal to {max}")));
+            causes.push((
+                path.into(),
+                format!("Invalid value: {v}: {path} in body should be less than or equal to {max}"),
+            ));
         }
     }
     match v {
@@ -134,11 +159,26 @@ mod tests {
         let ok = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},
             "spec": {"action": "get", "replicas": null, "argv": ["a"], "labels": {"a": "b"}, "port": "http", "free": {"x": [1]}}});
         assert!(check(&schema, &ok).is_empty(), "{:?}", check(&schema, &ok));
-        let bad = json!({"spec": {"action": "drain", "replicas": -1, "argv": ["a", 2], "labels": {"a": 1}, "port": true}});
+        let bad =
+            json!({"spec": {"action": "drain", "replicas": -1, "argv": ["a", 2], "labels": {"a": 1}, "port": true}});
         let causes = check(&schema, &bad);
         let fields: Vec<&str> = causes.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["spec.action", "spec.replicas", "spec.argv[1]", "spec.labels.a", "spec.port"], "{causes:?}");
-        assert!(causes[0].1.starts_with("Unsupported value: \"drain\": supported values: \"get\", \"apply\""));
+        assert_eq!(
+            fields,
+            [
+                "spec.action",
+                "spec.replicas",
+                "spec.argv[1]",
+                "spec.labels.a",
+                "spec.port"
+            ],
+            "{causes:?}"
+        );
+        assert!(
+            causes[0]
+                .1
+                .starts_with("Unsupported value: \"drain\": supported values: \"get\", \"apply\"")
+        );
         let missing = check(&schema, &json!({"spec": {}}));
         assert_eq!(missing, [("spec.action".to_string(), "Required value".to_string())]);
     }

@@ -4,6 +4,7 @@
 //! kubeconfig, and the fixtures the tests apply.
 
 pub mod capi;
+pub mod hub;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

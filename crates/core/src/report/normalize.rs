@@ -258,6 +258,37 @@ fn is_secret(v: &Value) -> bool {
     v.get("kind").and_then(Value::as_str) == Some("Secret") && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
 }
 
+/// A stored result made safe to keep outside its cluster (the hub keeps results in
+/// ConfigMaps): every Secret's `data` and `stringData` values become their fingerprints (or
+/// `<redacted>` without a key), and the last-applied annotation, which would hold them
+/// again, goes.
+pub fn redact_secrets(result: &mut crate::result::ExecResult, key: Option<&SecretKey>) {
+    let crate::result::Output::Objects { items, .. } = &mut result.output else {
+        return;
+    };
+    for item in items.iter_mut() {
+        let mut v = item.value();
+        if !is_secret(&v) {
+            continue;
+        }
+        for field in ["data", "stringData"] {
+            if let Some(map) = v.get_mut(field).and_then(Value::as_object_mut) {
+                for value in map.values_mut() {
+                    let text = match &*value {
+                        Value::String(s) => s.as_bytes().to_vec(),
+                        other => other.to_string().into_bytes(),
+                    };
+                    *value = Value::String(key.map_or_else(|| "<redacted>".to_string(), |k| k.fingerprint(&text)));
+                }
+            }
+        }
+        if let Some(a) = v.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+        *item = crate::result::Object::from_value(&v);
+    }
+}
+
 impl Compiled {
     /// Write the normalised object as compact JSON with sorted keys, without building it
     /// (except in owned-fields mode): equal normalised objects give equal bytes.
@@ -509,6 +540,50 @@ mod tests {
                 ..Normalize::default()
             };
             assert!(n.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stored_results_hold_no_secret_values() {
+        use crate::result::{ExecResult, Object, Output, Status};
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"pw\":\"aHVudGVyMg==\"}}", "keep": "me"}},
+            "data": {"pw": "aHVudGVyMg=="}, "stringData": {"token": "hunter2"}});
+        let cm =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"pw": "aHVudGVyMg=="}});
+        let r = ExecResult {
+            command_id: "c".into(),
+            cluster: "a".into(),
+            action: crate::command::Action::Get,
+            target: "secrets".into(),
+            status: Status::Succeeded,
+            exit_code: None,
+            output: Output::Objects {
+                items: vec![Object::from_value(&secret), Object::from_value(&cm)],
+                truncated: false,
+            },
+            error: None,
+            duration_ms: 1,
+            attempts: 1,
+        };
+        let key = SecretKey::new(&[7; 32]).unwrap();
+        for k in [Some(&key), None] {
+            let mut r = r.clone();
+            redact_secrets(&mut r, k);
+            let Output::Objects { items, .. } = &r.output else {
+                unreachable!()
+            };
+            let (secret, cm) = (items[0].text(), items[1].text());
+            assert!(
+                !secret.contains("aHVudGVyMg") && !secret.contains("hunter2"),
+                "{secret}"
+            );
+            assert!(secret.contains("\"keep\":\"me\""), "{secret}");
+            assert!(
+                secret.contains(if k.is_some() { "fingerprint:" } else { "<redacted>" }),
+                "{secret}"
+            );
+            assert!(cm.contains("aHVudGVyMg=="), "a ConfigMap's value is not a secret: {cm}");
         }
     }
 

@@ -127,7 +127,14 @@ impl ClusterApiSource {
             namespace,
             secret: secret_name,
         };
-        let mut m = kubeconfig::member_from_secret(name, source, labels, &secret_ref, if text.trim().is_empty() { "{}" } else { &text }, &self.fleet);
+        let mut m = kubeconfig::member_from_secret(
+            name,
+            source,
+            labels,
+            &secret_ref,
+            if text.trim().is_empty() { "{}" } else { &text },
+            &self.fleet,
+        );
         if text.trim().is_empty() {
             m.invalid = Some(super::Invalid {
                 reason: format!("Secret {secret_ref} has no kubeconfig in data key \"kubeconfig\""),
@@ -244,7 +251,15 @@ impl ClusterApiSource {
 
     /// Watch the Secrets and keep `registry` current until the task is dropped.
     pub async fn run(self, registry: Arc<Registry>) {
+        self.run_notifying(registry, || {}).await;
+    }
+
+    /// [`ClusterApiSource::run`], calling `loaded` once every scope has been listed the
+    /// first time (the hub is not ready before).
+    pub async fn run_notifying(self, registry: Arc<Registry>, loaded: impl FnOnce() + Send) {
+        let mut loaded = Some(loaded);
         let this = Arc::new(self);
+        let mut unlisted: HashSet<Option<String>> = this.scopes().into_iter().collect();
         let streams = this.scopes().into_iter().map(|scope| {
             let mut cfg = watcher::Config::default().labels(this.label_selector());
             if let Some(f) = this.fields() {
@@ -281,6 +296,12 @@ impl ClusterApiSource {
                             info!(cluster = %m.name, "kubeconfig Secret is gone; member removed");
                             registry.remove(&m.name);
                         }
+                    }
+                    unlisted.remove(&scope);
+                    if unlisted.is_empty()
+                        && let Some(f) = loaded.take()
+                    {
+                        f();
                     }
                 }
                 Ok(watcher::Event::Apply(s)) => {

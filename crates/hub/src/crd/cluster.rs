@@ -2,6 +2,8 @@
 //! the hub as its sources change. People may label it (the labels count for selection) and
 //! cordon it (`spec.cordoned: true` keeps it out of new commands). The hub writes its status
 //! only when something in it changes.
+// NB: kube's `printcolumn(...)` repeats `type_ =` per column; clippy reads that as duplicates.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
@@ -24,7 +26,12 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
     printcolumn(name = "Cordoned", type_ = "boolean", json_path = ".spec.cordoned"),
     printcolumn(name = "Source", type_ = "string", json_path = ".status.source", priority = 1),
-    printcolumn(name = "Cert-Expiry", type_ = "string", json_path = ".status.certExpiry", priority = 1),
+    printcolumn(
+        name = "Cert-Expiry",
+        type_ = "string",
+        json_path = ".status.certExpiry",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

@@ -2,6 +2,8 @@
 //! (the raw side), and its status. [`FleetCommandSpec::to_command`] validates it into the
 //! `muster_core::command::Command` the rest of muster trusts; the status stays small at any
 //! fleet size (the full report lives in ConfigMaps the command owns).
+// NB: kube's `printcolumn(...)` repeats `type_ =` per column; clippy reads that as duplicates.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
@@ -110,6 +112,9 @@ pub struct FleetCommandSpec {
     pub all_namespaces: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_selector: Option<String>,
+    /// `get`: keep each server's Table (what `muster get` prints) instead of the objects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub table: bool,
     #[serde(default)]
     pub clusters: ClusterSelection,
     /// Objects to apply, inline.
@@ -223,6 +228,9 @@ pub struct ReportRef {
     pub bytes: u64,
     /// When the run that made it started (RFC 3339).
     pub run: String,
+    /// The ConfigMaps holding the run's per-cluster results (JSON lines), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<String>,
 }
 
 /// A FleetCommand's status: small whatever the fleet size.
@@ -277,7 +285,53 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl From<Action> for ActionName {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Get => Self::Get,
+            Action::Apply => Self::Apply,
+            Action::Scale => Self::Scale,
+            Action::Restart => Self::Restart,
+            Action::Delete => Self::Delete,
+            Action::Logs => Self::Logs,
+            Action::Exec => Self::Exec,
+        }
+    }
+}
+
 impl FleetCommandSpec {
+    /// The spec that asks the hub to run `c` on `clusters` (what `muster <action> --hub`
+    /// submits).
+    #[must_use]
+    pub fn from_command(c: &Command, clusters: ClusterSelection) -> Self {
+        Self {
+            action: c.action.into(),
+            target: c.target.as_ref().map(ToString::to_string),
+            namespace: c.namespace.as_ref().map(ToString::to_string),
+            all_namespaces: c.all_namespaces,
+            label_selector: c.label_selector.clone(),
+            table: c.table,
+            clusters,
+            manifests: c.manifests.clone(),
+            replicas: c.replicas,
+            cascade: match c.cascade {
+                Cascade::Background => None,
+                Cascade::Foreground => Some(CascadeName::Foreground),
+                Cascade::Orphan => Some(CascadeName::Orphan),
+            },
+            argv: c.argv.clone(),
+            container: c.container.clone(),
+            tail_lines: c.tail_lines,
+            limit_bytes: c.limit_bytes,
+            since_seconds: c.since_seconds,
+            previous: c.previous,
+            server_dry_run: c.server_dry_run,
+            force_conflicts: c.force_conflicts,
+            timeout_seconds: c.timeout_seconds,
+            ..Self::default()
+        }
+    }
+
     /// The validated command (id and issue time from the hub); manifests from a ConfigMap
     /// are passed in already read.
     ///
@@ -303,6 +357,7 @@ impl FleetCommandSpec {
             .map_err(|e| err("namespace", e.to_string()))?;
         c.all_namespaces = self.all_namespaces;
         c.label_selector.clone_from(&self.label_selector);
+        c.table = self.table && c.action == Action::Get;
         c.manifests = self.manifests.iter().cloned().chain(manifests).collect();
         c.server_dry_run = self.server_dry_run;
         c.force_conflicts = self.force_conflicts;

@@ -1,6 +1,8 @@
 //! `FleetPolicy` (namespaced): the policy FleetCommands of its namespace are checked against
 //! (muster's policy schema), plus which clusters that namespace may target at all. A
 //! namespace without one gets the hub's default policy.
+// NB: kube's `printcolumn(...)` repeats `type_ =` per column; clippy reads that as duplicates.
+#![allow(clippy::duplicated_attributes)]
 
 use kube::CustomResource;
 use muster_core::policy::{Policy, PolicyError};
@@ -98,7 +100,8 @@ impl FleetPolicySpec {
                 let defaults = muster_core::policy::Caps::default();
                 caps.entry("maxTailLines").or_insert(defaults.max_tail_lines.into());
                 caps.entry("maxOutputBytes").or_insert(defaults.max_output_bytes.into());
-                caps.entry("maxTimeoutSeconds").or_insert(defaults.max_timeout_seconds.into());
+                caps.entry("maxTimeoutSeconds")
+                    .or_insert(defaults.max_timeout_seconds.into());
             }
             if m.is_empty() {
                 return Ok(Policy::default());

@@ -1,0 +1,145 @@
+//! The hub end to end, in this process, on a simulated hub with simulated members: a
+//! FleetCommand created with the real kubectl runs once and stores its report, FleetClusters
+//! follow the registry, health and metrics answer.
+
+use std::time::Duration;
+
+use kube::api::{Api, ListParams};
+use muster_hub::crd::{FleetCluster, FleetCommand, Phase};
+use muster_testkit::hub::{SimHub, create_namespace};
+use muster_testkit::{Kubectl, eventually};
+
+/// Wait until a FleetCommand has finished; its final state.
+pub async fn finished(client: &kube::Client, ns: &str, name: &str, within: Duration) -> FleetCommand {
+    let api: Api<FleetCommand> = Api::namespaced(client.clone(), ns);
+    eventually(&format!("FleetCommand {ns}/{name} to finish"), within, || {
+        let api = api.clone();
+        async move {
+            let fc = api.get(name).await.ok()?;
+            let s = fc.status.as_ref()?;
+            (s.phase.is_finished() && s.observed_generation == fc.metadata.generation).then_some(fc)
+        }
+    })
+    .await
+}
+
+/// The reasons of the Events about an object, oldest first.
+pub async fn event_reasons(client: &kube::Client, ns: &str, name: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let mut events: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    events.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    events.into_iter().filter_map(|e| e.reason).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_command_from_kubectl_runs_once_and_stores_its_report() {
+    crate::logs();
+    if muster_testkit::kubectl_binary().is_none() {
+        return;
+    }
+    let sim = SimHub::start(3).await;
+    let kubectl = Kubectl::new(&sim.kubeconfig).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SimHub::config("hub-a");
+    config.audit_log = Some(dir.path().join("audit.log"));
+    let hub = sim.serve(config).await;
+    create_namespace(&sim.client, "team-a").await;
+
+    // FleetClusters follow the registry, and kubectl shows them.
+    let fcs: Api<FleetCluster> = Api::all(sim.client.clone());
+    eventually("three Healthy FleetClusters", Duration::from_secs(20), || {
+        let fcs = fcs.clone();
+        async move {
+            let l = fcs.list(&ListParams::default()).await.ok()?;
+            (l.items.len() == 3
+                && l.items
+                    .iter()
+                    .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy")))
+            .then_some(())
+        }
+    })
+    .await;
+    let table = kubectl.ok(&["get", "fleetclusters"]);
+    assert!(
+        table.contains("MEMBER") && table.contains("HEALTH") && table.contains("sim-002"),
+        "{table}"
+    );
+
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: muster.dev/v1alpha1\nkind: FleetCommand\nmetadata: {name: roots, namespace: team-a}\nspec:\n  action: get\n  target: cm/kube-root-ca.crt\n  namespace: default\n",
+    );
+    let fc = finished(&sim.client, "team-a", "roots", Duration::from_secs(30)).await;
+    let s = fc.status.clone().unwrap();
+    assert_eq!(s.phase, Phase::Succeeded, "{s:?}");
+    assert_eq!(s.clusters, 3);
+    assert_eq!(s.counts.get("Succeeded"), Some(&3));
+    assert_eq!(
+        s.variants.as_ref().map(|v| v.variants),
+        Some(1),
+        "server-filled CA bundles are not drift"
+    );
+    let report = muster_hub::remote::report_json(&sim.client, &fc, None).await.unwrap();
+    let report: muster_core::report::Report = serde_json::from_str(&report).unwrap();
+    assert_eq!(report.summary.clusters, 3);
+    let results = muster_hub::remote::results(&sim.client, &fc).await.unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.cluster.as_str()).collect::<Vec<_>>(),
+        ["sim-001", "sim-002", "sim-003"]
+    );
+    let listed = kubectl.ok(&["get", "fleetcommands", "-n", "team-a"]);
+    assert!(
+        listed.contains("Succeeded") && listed.contains("cm/kube-root-ca.crt"),
+        "{listed}"
+    );
+    eventually("Started and Completed Events", Duration::from_secs(10), || {
+        let c = sim.client.clone();
+        async move {
+            let r = event_reasons(&c, "team-a", "roots").await;
+            (r.contains(&"Started".to_string()) && r.contains(&"Completed".to_string())).then_some(())
+        }
+    })
+    .await;
+
+    assert_eq!(s.runs, 1);
+
+    // Health and metrics.
+    let http = |path: &'static str| {
+        let addr = hub.http;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        }
+    };
+    assert!(http("/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(http("/readyz").await.starts_with("HTTP/1.1 200"));
+    let needles = [
+        "muster_commands_total{action=\"get\",outcome=\"Succeeded\"} 1",
+        "muster_members{health=\"Healthy\"} 3",
+        "muster_leader 1",
+        "muster_requests_total{cluster=\"sim-001\",action=\"get\",code=\"200\"}",
+        "muster_request_duration_seconds_bucket{action=\"get\",le=",
+    ];
+    eventually("the metrics", Duration::from_secs(10), || {
+        let m = http("/metrics");
+        async move {
+            let m = m.await;
+            needles.iter().all(|n| m.contains(n)).then_some(())
+        }
+    })
+    .await;
+    hub.shutdown().await;
+}

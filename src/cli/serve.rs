@@ -1,0 +1,163 @@
+//! `muster serve`: the hub. Its cluster comes from a kubeconfig context or the pod's
+//! service account; it runs until SIGTERM or Ctrl-C, then releases its Lease.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{CliError, exit};
+use muster_core::policy::Policy;
+use muster_fleet::registry::FleetConfig;
+use muster_hub::context::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The hub cluster's kubeconfig context (default: the current context, else in-cluster).
+    #[arg(long, conflicts_with = "in_cluster")]
+    pub hub_context: Option<String>,
+    /// Use the pod's service account (running in the hub cluster).
+    #[arg(long)]
+    pub in_cluster: bool,
+    /// Kubeconfig of the hub (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long = "kubeconfig", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The hub's own namespace: its Lease and its `muster.dev/kubeconfig` Secrets.
+    #[arg(long, short = 'n', env = "POD_NAMESPACE", default_value = "muster-system")]
+    pub namespace: String,
+    /// Read Cluster API `<cluster>-kubeconfig` Secrets in this namespace (repeatable).
+    #[arg(long = "capi-namespace", value_name = "NAMESPACE")]
+    pub capi_namespaces: Vec<String>,
+    /// Read Cluster API Secrets in every namespace (needs cluster-wide Secret access).
+    #[arg(long, conflicts_with = "capi_namespaces")]
+    pub capi_all_namespaces: bool,
+    /// Where /healthz, /readyz and /metrics are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// This replica's name (the Lease holder, the Events' instance). Default: $POD_NAME,
+    /// else the host name and the process id.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// The Lease's duration: a standby takes over within it when the leader dies.
+    #[arg(long, default_value = "15s", value_parser = at_least_2s)]
+    pub lease_duration: Duration,
+    /// How often members are probed.
+    #[arg(long, default_value = "30s", value_parser = positive)]
+    pub probe_interval: Duration,
+    /// How often FleetClusters are brought in line with the registry.
+    #[arg(long, default_value = "2s", value_parser = positive)]
+    pub sync_interval: Duration,
+    /// How often a running command's results and status are written.
+    #[arg(long, default_value = "500ms", value_parser = positive)]
+    pub flush_interval: Duration,
+    /// The policy of namespaces without a FleetPolicy (default: the built-in policy).
+    #[arg(long, env = "MUSTER_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Fleet configuration: labels by name pattern, limits, allowed exec plugins.
+    #[arg(long, env = "MUSTER_FLEET")]
+    pub fleet: Option<PathBuf>,
+    /// Audit log (JSON lines).
+    #[arg(long, env = "MUSTER_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// Clusters worked on at once per command.
+    #[arg(long, default_value_t = muster_fleet::settings::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// The key file for Secret fingerprints in reports (without one, Secret values show as
+    /// `<redacted>`).
+    #[arg(long, env = "MUSTER_FINGERPRINT_KEY")]
+    pub fingerprint_key: Option<PathBuf>,
+}
+
+fn positive(s: &str) -> Result<Duration, String> {
+    let d = muster_core::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+fn at_least_2s(s: &str) -> Result<Duration, String> {
+    let d = positive(s)?;
+    if d < Duration::from_secs(2) {
+        return Err("must be at least 2s".into());
+    }
+    Ok(d)
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "muster".to_string() } else { host };
+    format!("{host}-{}", std::process::id())
+}
+
+async fn hub_client(a: &ServeArgs) -> Result<kube::Client, CliError> {
+    if a.in_cluster {
+        return Ok(kube::Client::try_from(kube::Config::incluster()?)?);
+    }
+    let explicit: Vec<PathBuf> = a.kubeconfig.iter().cloned().collect();
+    if a.hub_context.is_none() && explicit.is_empty() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return Ok(kube::Client::try_from(kube::Config::incluster()?)?);
+    }
+    Ok(super::hub::client(a.hub_context.as_deref(), &explicit).await?.0)
+}
+
+pub async fn run(a: ServeArgs) -> Result<u8, CliError> {
+    let client = hub_client(&a).await?;
+    let mut config = Config::new(a.namespace.clone(), a.identity.clone().unwrap_or_else(default_identity));
+    config.capi_namespaces = if a.capi_all_namespaces {
+        Some(Vec::new())
+    } else if a.capi_namespaces.is_empty() {
+        None
+    } else {
+        Some(a.capi_namespaces.clone())
+    };
+    config.lease_duration = a.lease_duration;
+    config.probe_interval = a.probe_interval;
+    config.sync_interval = a.sync_interval;
+    config.flush_interval = a.flush_interval;
+    config.settings = config.settings.concurrency(a.concurrency.max(1));
+    config.default_policy = match &a.policy {
+        Some(p) => super::input::policy(p)?,
+        None => Policy::default(),
+    };
+    config.fleet = a
+        .fleet
+        .as_deref()
+        .map(FleetConfig::load)
+        .transpose()?
+        .unwrap_or_default();
+    config.audit_log = a.audit_log.clone();
+    if let Some(p) = &a.fingerprint_key {
+        let bytes = muster_fleet::files::fingerprint_key(p)?;
+        config.secret_key = muster_core::report::normalize::SecretKey::new(&bytes);
+    }
+    let shutdown = CancellationToken::new();
+    let hub = muster_hub::serve::start(client, config, a.metrics_addr, &shutdown).await?;
+    eprintln!("muster serve: listening on {}", hub.http_addr);
+    tokio::spawn(signals(shutdown.clone()));
+    hub.run(shutdown).await?;
+    Ok(exit::OK)
+}
+
+/// Shut down on SIGTERM (Kubernetes) or Ctrl-C.
+async fn signals(shutdown: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down; releasing the lease");
+    shutdown.cancel();
+}
