@@ -1,3 +1,4 @@
+mod commands;
 mod crd_schema;
 mod serve;
 
