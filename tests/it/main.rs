@@ -5,4 +5,5 @@ mod cli_clusters;
 mod cli_fanout;
 mod demo;
 mod hostile;
+mod hub;
 mod support;

@@ -72,7 +72,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> Result<(), k
         .with_identity(ctx.config.identity.clone())
         .with_duration(duration)
         .with_grace(grace)
-        .with_field_manager("muster-hub-lease")
+        // NB: the default field manager is per identity, which is what makes two replicas'
+        // server-side applies of holderIdentity conflict: one manager for all would let
+        // both believe they lead.
         .build()
         .await?;
     let (mut changes, watcher) = manager.watch().await;

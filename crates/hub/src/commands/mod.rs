@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::admit::{Refusal, admit};
-use self::run::{Run, audit, event, next_tick, write_status};
+use self::run::{Run, audit, claim, event, next_tick, write_status};
 use self::status::{Tally, set_condition};
 use crate::context::{Context, RunHandle};
 use crate::crd::{Condition, FleetCommand, FleetCommandStatus, Phase};
@@ -211,11 +211,9 @@ async fn start(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Erro
         started: BTreeSet::new(),
         result_chunks: Vec::new(),
     };
-    // NB: progress first, then the status that says Running: a restart in between sees
-    // Pending and starts afresh (nothing was sent yet).
-    store.begin(&progress).await?;
     let mut status = fresh_status(&fc, &run);
     status.clusters = progress.clusters.len() as u64;
+    status.runner = Some(ctx.config.identity.clone());
     let now = crate::members::now_rfc3339();
     set_condition(
         &mut status.conditions,
@@ -235,7 +233,13 @@ async fn start(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Erro
         &mut status.conditions,
         Condition::new("Complete", false, "Running", "", &now),
     );
-    write_status(ctx, &fc, &status).await?;
+    // NB: the claim (a conditional write), then the progress, then the fan-out: a replica
+    // that loses the claim sends nothing, and a Running status without progress means
+    // nothing was sent (a restart starts it afresh).
+    if !claim(ctx, &fc, &status).await? {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
+    store.begin(&progress).await?;
     let origin = origin(&fc);
     event(
         ctx,
@@ -347,23 +351,14 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
     };
     let store = Store::of(ctx.client.clone(), &fc);
     let Some((progress, prior)) = store.load(&run).await? else {
-        let mut status = fc.status.clone().unwrap_or_default();
-        status.phase = Phase::Failed;
-        let now = crate::members::now_rfc3339();
-        status.finish_time = Some(now.clone());
-        set_condition(
-            &mut status.conditions,
-            Condition::new(
-                "Complete",
-                true,
-                "ProgressLost",
-                "the run's progress record is gone; it is not run again",
-                &now,
-            ),
-        );
-        write_status(ctx, &fc, &status).await?;
-        return Ok(Action::await_change());
+        // Claimed but no progress written: nothing was sent; start afresh.
+        return start(ctx, fc).await;
     };
+    let mut status = fc.status.clone().unwrap_or_default();
+    status.runner = Some(ctx.config.identity.clone());
+    if !claim(ctx, &fc, &status).await? {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
     let command = progress.command.clone();
     let done: BTreeSet<&str> = prior.iter().map(|r| r.cluster.as_str()).collect();
     let mut fresh = Vec::new();
@@ -421,7 +416,10 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
         ctx,
         uid(&fc),
         Run {
-            fc,
+            fc: Arc::new(FleetCommand {
+                status: Some(status),
+                ..(*fc).clone()
+            }),
             store,
             progress,
             prior,

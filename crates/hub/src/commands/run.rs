@@ -53,15 +53,21 @@ pub struct ExecGate {
     progress: Arc<tokio::sync::Mutex<Progress>>,
     store: Store,
     asked: Arc<StdMutex<BTreeSet<String>>>,
+    state: Arc<crate::context::State>,
 }
 
 impl ExecGate {
     #[must_use]
-    pub fn new(progress: Arc<tokio::sync::Mutex<Progress>>, store: Store) -> Arc<Self> {
+    pub fn new(
+        progress: Arc<tokio::sync::Mutex<Progress>>,
+        store: Store,
+        state: Arc<crate::context::State>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             progress,
             store,
             asked: Arc::default(),
+            state,
         })
     }
 }
@@ -69,13 +75,18 @@ impl ExecGate {
 impl StartGate for ExecGate {
     fn starting(&self, cluster: &str) -> Opening {
         self.asked.lock().expect("gate lock").insert(cluster.to_string());
-        let (cluster, progress, store, asked) = (
+        let (cluster, progress, store, asked, state) = (
             cluster.to_string(),
             self.progress.clone(),
             self.store.clone(),
             self.asked.clone(),
+            self.state.clone(),
         );
         Box::pin(async move {
+            // NB: a replica that no longer leads starts no exec (its runs are being stopped).
+            if !state.leading.load(std::sync::atomic::Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
             let mut p = progress.lock().await;
             if p.started.contains(&cluster) {
                 return;
@@ -109,6 +120,30 @@ pub async fn write_status(ctx: &Context, fc: &FleetCommand, status: &FleetComman
     )
     .await
     .map(|_| ())
+}
+
+/// Claim a run: write `status` only if the FleetCommand is still at the resourceVersion
+/// this replica saw (`false`: another replica or a person changed it first).
+///
+/// # Errors
+/// The hub's answer, but a conflict.
+pub async fn claim(ctx: &Context, fc: &FleetCommand, status: &FleetCommandStatus) -> Result<bool, kube::Error> {
+    let api: Api<FleetCommand> =
+        Api::namespaced(ctx.client.clone(), fc.metadata.namespace.as_deref().unwrap_or_default());
+    let patch = json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetCommand",
+        "metadata": {"resourceVersion": fc.metadata.resource_version}, "status": status});
+    match api
+        .patch_status(
+            fc.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Publish an Event on a FleetCommand (failures are logged, not fatal).
@@ -189,7 +224,7 @@ impl Run {
         let progress = Arc::new(tokio::sync::Mutex::new(self.progress.clone()));
         let mut fanout = self.fanout.clone();
         if command.action == Action::Exec {
-            let gate = ExecGate::new(progress.clone(), self.store.clone());
+            let gate = ExecGate::new(progress.clone(), self.store.clone(), ctx.state.clone());
             fanout = fanout.with_start_gate(gate);
         }
         let mut tally = Tally::default();

@@ -278,6 +278,10 @@ pub struct FleetCommandStatus {
     /// Runs so far (a scheduled command).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub runs: u64,
+    /// The hub replica that runs (or last ran) it: it claimed the run with a conditional
+    /// write, so two replicas never run one command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // NB: serde's skip_serializing_if passes a reference

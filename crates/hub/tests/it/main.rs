@@ -1,5 +1,4 @@
 mod commands;
-mod crd_schema;
 mod serve;
 
 /// Logs for a failing test: `RUST_LOG=muster_hub=debug cargo test -p muster-hub`.

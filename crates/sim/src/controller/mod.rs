@@ -226,18 +226,22 @@ pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
     let mut changes = cluster.store.subscribe();
     let mut ctl = Controller::new(cluster);
     loop {
+        // The resourceVersion the last pass started from: a write after it (by anyone but
+        // that pass) is news, even when it lands before the change signal is marked seen.
+        let mut looked_at = ctl.cluster.store.resource_version();
         for pass in 0.. {
+            looked_at = ctl.cluster.store.resource_version();
             if ctl.pass() == 0 {
                 break;
             }
             if pass + 1 == MAX_PASSES {
                 debug!(cluster = %ctl.cluster.name, "controller did not converge in {MAX_PASSES} passes");
+                looked_at = ctl.cluster.store.resource_version();
                 break;
             }
         }
-        // Our own writes are not news; anything written since by others is.
-        let seen = *changes.borrow_and_update();
-        if seen != ctl.cluster.store.resource_version() {
+        changes.borrow_and_update();
+        if ctl.cluster.store.resource_version() != looked_at {
             continue;
         }
         let sleep = async {
