@@ -285,7 +285,7 @@ async fn a_killed_hub_resumes_without_repeating_an_exec_or_a_write() {
 async fn when_the_leader_dies_the_standby_finishes_the_work() {
     let dir = tempfile::tempdir().unwrap();
     let sim = prepared(4).await;
-    let mut replicas = vec![
+    let mut replicas = [
         Serve::start(&sim, "hub-1", dir.path()),
         Serve::start(&sim, "hub-2", dir.path()),
     ];
