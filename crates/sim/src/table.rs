@@ -130,7 +130,14 @@ fn builtin_columns(kind: &str) -> Vec<Column> {
             ("Selector", 1),
         ],
         "Lease" => &[("Holder", 0), ("Age", 0)],
-        "CustomResourceDefinition" => &[("Created At", 0)],
+        "CustomResourceDefinition" | "Role" | "ClusterRole" => &[("Created At", 0)],
+        "RoleBinding" | "ClusterRoleBinding" => &[
+            ("Role", 0),
+            ("Age", 0),
+            ("Users", 1),
+            ("Groups", 1),
+            ("ServiceAccounts", 1),
+        ],
         _ => &[("Age", 0)],
     };
     // NB: core Events print their name last (wide), so the first column is not Name there.
@@ -579,7 +586,33 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
             json!(none_if_empty(s(obj, "/spec/holderIdentity").into())),
             json!(created),
         ],
-        "CustomResourceDefinition" => vec![name, json!(s(obj, "/metadata/creationTimestamp"))],
+        "CustomResourceDefinition" | "Role" | "ClusterRole" => vec![name, json!(s(obj, "/metadata/creationTimestamp"))],
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let subjects = |kind: &str| {
+                obj.pointer("/subjects")
+                    .and_then(Value::as_array)
+                    .map(|ss| {
+                        ss.iter()
+                            .filter(|x| x["kind"] == kind)
+                            .map(|x| match (x["namespace"].as_str(), x["name"].as_str()) {
+                                (Some(n), Some(v)) if kind == "ServiceAccount" => format!("{n}/{v}"),
+                                (_, Some(v)) => v.to_string(),
+                                _ => String::new(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            vec![
+                name,
+                json!(format!("{}/{}", s(obj, "/roleRef/kind"), s(obj, "/roleRef/name"))),
+                json!(created),
+                json!(subjects("User")),
+                json!(subjects("Group")),
+                json!(subjects("ServiceAccount")),
+            ]
+        }
         _ => vec![name, json!(created)],
     }
 }

@@ -1,4 +1,5 @@
 mod commands;
+mod manifests;
 mod serve;
 
 /// Logs for a failing test: `RUST_LOG=muster_hub=debug cargo test -p muster-hub`.
