@@ -126,7 +126,7 @@ async fn prepared(members: usize) -> SimHub {
     let policy: serde_json::Value = serde_json::json!({
         "apiVersion": "muster.dev/v1alpha1", "kind": "FleetPolicy",
         "metadata": {"name": "team-a", "namespace": "team-a"},
-        "spec": {"actions": ["get", "restart", "exec"], "namespaces": [{"clusters": "*", "allow": ["shop"]}],
+        "spec": {"actions": ["get", "logs", "restart", "exec"], "namespaces": [{"clusters": "*", "allow": ["shop"]}],
                  "exec": {"enabled": true, "allow": [{"command": "sleep"}]}}});
     let api: Api<muster_hub::crd::FleetPolicy> = Api::namespaced(sim.client.clone(), "team-a");
     api.patch("team-a", &PatchParams::apply("test"), &Patch::Apply(policy))
@@ -332,4 +332,169 @@ async fn when_the_leader_dies_the_standby_finishes_the_work() {
         "the standby finished {took:?} after the kill\n{}",
         replicas[1 - i].log()
     );
+}
+
+fn muster(args: &[&str], home: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env("HOME", home)
+        .env("MUSTER_AUDIT_LOG", home.join("audit.log"))
+        .env_remove("KUBECONFIG")
+        .env_remove("MUSTER_POLICY")
+        .env_remove("MUSTER_FINGERPRINT_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("muster runs")
+}
+
+/// An ExecResult list without what differs between two runs of one command.
+fn comparable(json: &[u8]) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(json).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(json)));
+    for r in v.as_array_mut().unwrap() {
+        for k in ["commandId", "durationMs", "attempts"] {
+            r.as_object_mut().unwrap().remove(k);
+        }
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_through_the_hub_as_it_runs_locally() {
+    let sim = prepared(3).await;
+    let hub = sim.serve(SimHub::config("hub-cli")).await;
+    all_healthy(&sim).await;
+    let home = sim.fleet.dir.path();
+    let hub_kc = sim.kubeconfig.to_str().unwrap().to_string();
+    let fleet_kc = sim.fleet.kubeconfig.to_str().unwrap().to_string();
+    let members = "--clusters=sim-001,sim-002,sim-003";
+    for args in [
+        vec!["get", "deploy/web", "-n", "shop", "-o", "json"],
+        vec!["get", "deploy/nope", "-n", "shop", "-o", "json"],
+        vec!["logs", "deploy/web", "-n", "shop", "-o", "json"],
+    ] {
+        let local = muster(&[&args[..], &["--kubeconfig", &fleet_kc, members]].concat(), home);
+        let remote = muster(
+            &[
+                &args[..],
+                &["--kubeconfig", &hub_kc, members, "--hub", "--hub-namespace", "team-a"],
+            ]
+            .concat(),
+            home,
+        );
+        assert_eq!(
+            local.status.code(),
+            remote.status.code(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&remote.stderr)
+        );
+        assert_eq!(comparable(&local.stdout), comparable(&remote.stdout), "{args:?}");
+    }
+    // Tables, for people, as a local run prints them.
+    let table = muster(
+        &[
+            "get",
+            "deploy",
+            "-n",
+            "shop",
+            "--kubeconfig",
+            &hub_kc,
+            members,
+            "--hub",
+            "--hub-namespace",
+            "team-a",
+        ],
+        home,
+    );
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("CLUSTER") && text.contains("READY") && text.matches("web").count() == 3,
+        "{text}"
+    );
+
+    // Writes need --yes; a write the namespace's policy refuses exits 2, naming the rule.
+    let no = muster(
+        &[
+            "restart",
+            "deploy/web",
+            "-n",
+            "shop",
+            "--kubeconfig",
+            &hub_kc,
+            "--hub",
+            "--hub-namespace",
+            "team-a",
+        ],
+        home,
+    );
+    assert_eq!(no.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no.stderr).contains("--yes"));
+    let refused = muster(
+        &[
+            "restart",
+            "deploy/web",
+            "-n",
+            "kube-system",
+            "--yes",
+            "--kubeconfig",
+            &hub_kc,
+            members,
+            "--hub",
+            "--hub-namespace",
+            "team-a",
+        ],
+        home,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("rejected by the hub") && err.contains("FleetPolicy team-a/team-a"),
+        "{err}"
+    );
+    let ok = muster(
+        &[
+            "restart",
+            "deploy/web",
+            "-n",
+            "shop",
+            "--yes",
+            "--kubeconfig",
+            &hub_kc,
+            members,
+            "--hub",
+            "--hub-namespace",
+            "team-a",
+        ],
+        home,
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).matches("Succeeded").count(), 3);
+
+    // The stored report, fetched by name in any format.
+    let submitted = String::from_utf8_lossy(&ok.stderr).to_string();
+    let name = submitted
+        .split_whitespace()
+        .find(|w| w.starts_with("team-a/"))
+        .unwrap_or_else(|| panic!("{submitted}"))
+        .to_string();
+    let report = muster(&["report", "get", &name, "--kubeconfig", &hub_kc, "-o", "json"], home);
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(r["summary"]["clusters"], 3);
+    assert_eq!(r["action"], "restart");
+    let md = muster(
+        &["report", "get", &name, "--kubeconfig", &hub_kc, "-o", "markdown"],
+        home,
+    );
+    assert!(String::from_utf8_lossy(&md.stdout).starts_with('#'));
+    let missing = muster(&["report", "get", "team-a/nope", "--kubeconfig", &hub_kc], home);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("team-a/nope"));
+    hub.shutdown().await;
 }
