@@ -47,6 +47,11 @@ pub struct DemoArgs {
     /// Where the reports go (created; default: muster-demo in the temporary directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Then run the hub too: a simulated hub cluster with muster's CRDs, `muster serve` in
+    /// this process, a FleetCommand created, and its status and stored report shown.
+    #[arg(long)]
+    pub hub: bool,
 }
 
 fn name(i: usize) -> String {
@@ -264,6 +269,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
         let path = out.join(format!("changes.{ext}"));
         muster_fleet::files::write_private(&path, &report_render::changes(&ch, format, false)?)?;
     }
+    if args.hub {
+        hub_part(&fleet, &out, &demo).await?;
+    }
     println!(
         "\nmuster demo: done in {:.1}s. Reports: {dir}/{{before,after,changes}}.{{json,md,html}}; try `muster report diff {dir}/before.json {dir}/after.json` or open {dir}/after.html",
         started.elapsed().as_secs_f64(),
@@ -271,4 +279,120 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
     );
     fleet.shutdown().await;
     Ok(exit::OK)
+}
+
+/// The namespace of the demo's FleetCommand.
+const PLATFORM: &str = "platform";
+
+/// The hub: a simulated hub cluster whose `muster-system` namespace holds a kubeconfig
+/// Secret per demo cluster, `muster serve` in this process, and one FleetCommand.
+async fn hub_part(fleet: &Fleet, out: &std::path::Path, demo: &Demo) -> Result<(), CliError> {
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use muster_hub::crd::FleetCommand;
+
+    demo.caption(
+        "The hub: muster serve, driven by custom resources in a hub cluster",
+        "kubectl apply --server-side -f manifests/crds/ && muster serve --namespace muster-system",
+    );
+    let hub_fleet = Fleet::start(FleetOptions::default().clusters(1).name_prefix("demo-hub").seed(7)).await?;
+    let hub_kubeconfig = out.join("hub.kubeconfig");
+    hub_fleet.write_kubeconfig(&hub_kubeconfig)?;
+    let (client, _) = super::hub::client(None, std::slice::from_ref(&hub_kubeconfig)).await?;
+    muster_hub::install::apply_crds(&client, Duration::from_secs(20)).await?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    for ns in ["muster-system", PLATFORM] {
+        let body = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
+        namespaces.create(&PostParams::default(), &body).await?;
+    }
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "muster-system");
+    for i in 0..CLUSTERS {
+        let member = name(i);
+        let kubeconfig = fleet
+            .kubeconfig_of(&member)
+            .ok_or_else(|| format!("no context {member}"))?;
+        let mut secret = muster_hub::install::kubeconfig_secret("muster-system", &member, &kubeconfig);
+        let labels = secret.metadata.labels.get_or_insert_default();
+        labels.insert("env".into(), if i < STAGING_FROM { "prod" } else { "stage" }.into());
+        secrets.create(&PostParams::default(), &secret).await?;
+    }
+    println!("{CLUSTERS} kubeconfig Secrets labelled muster.dev/kubeconfig in muster-system");
+    let mut config = muster_hub::context::Config::new("muster-system", "demo-hub-0");
+    config.capi_namespaces = None;
+    config.sync_interval = Duration::from_millis(500);
+    config.flush_interval = Duration::from_millis(200);
+    config.settings = config.settings.max_attempts(3).deadline(Duration::from_secs(20));
+    config.secret_key = super::compare::secret_key();
+    let stop = CancellationToken::new();
+    let hub = muster_hub::serve::start(client.clone(), config, "127.0.0.1:0".parse()?, &stop).await?;
+    let http = hub.http_addr;
+    let ctx = hub.ctx.clone();
+    let running = tokio::spawn(hub.run(stop.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ctx.state.ready() || !ctx.state.leading.load(std::sync::atomic::Ordering::Relaxed) {
+        if Instant::now() > deadline {
+            return Err("the demo hub did not become ready in 30s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "muster serve: leading, {} members, metrics on http://{http}/metrics",
+        ctx.registry.len()
+    );
+
+    demo.caption(
+        "A FleetCommand: compare shop/web on the production clusters, through the hub",
+        "kubectl apply -f - <<< 'kind: FleetCommand ... spec: {action: get, target: deploy/web, namespace: shop, clusters: {selector: env=prod}}'",
+    );
+    let fc = serde_json::json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetCommand",
+        "metadata": {"name": "web-prod", "namespace": PLATFORM},
+        "spec": {"action": "get", "target": "deploy/web", "namespace": SHOP, "clusters": {"selector": "env=prod"}, "deadlineSeconds": 20}});
+    let api: Api<FleetCommand> = Api::namespaced(client.clone(), PLATFORM);
+    api.patch("web-prod", &PatchParams::apply("muster-demo"), &Patch::Apply(fc))
+        .await?;
+    let done =
+        muster_hub::remote::wait_finished(&client, PLATFORM, "web-prod", Duration::from_secs(60), |_| {}).await?;
+    let s = done.status.clone().unwrap_or_default();
+    println!("$ kubectl get fleetcommand web-prod -n {PLATFORM}");
+    println!(
+        "{}",
+        super::render::columns(&[
+            ["NAME", "ACTION", "TARGET", "PHASE", "CLUSTERS", "SUCCEEDED"]
+                .map(String::from)
+                .to_vec(),
+            vec![
+                "web-prod".into(),
+                "get".into(),
+                "deploy/web".into(),
+                format!("{:?}", s.phase),
+                s.clusters.to_string(),
+                s.counts.get("Succeeded").copied().unwrap_or(0).to_string(),
+            ],
+        ])
+        .trim_end()
+    );
+    for o in &s.not_succeeded {
+        println!(
+            "  not succeeded: {} {} {}: {}",
+            o.cluster, o.status, o.reason, o.message
+        );
+    }
+    if let Some(r) = &s.report {
+        println!(
+            "  report: {} bytes of JSON, gzipped in ConfigMap(s) {} owned by the FleetCommand",
+            r.bytes,
+            r.config_maps.join(", ")
+        );
+    }
+    demo.caption("The stored report", &format!("muster report get {PLATFORM}/web-prod"));
+    let json = muster_hub::remote::report_json(&client, &done, None).await?;
+    let report: Report = serde_json::from_str(&json)?;
+    print!("{}", report_render::report(&report, Format::Terminal, use_color())?);
+    println!(
+        "\nThe hub stops with the demo; against a running hub, kubectl shows the same: kubectl get fleetclusters,fleetcommands -A (the demo hub's kubeconfig: {})",
+        hub_kubeconfig.display()
+    );
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+    hub_fleet.shutdown().await;
+    Ok(())
 }

@@ -93,3 +93,32 @@ fn demo_runs_and_writes_reports() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("bad.json: not a muster report"));
 }
+
+#[test]
+fn demo_with_the_hub_runs_a_fleet_command_through_muster_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["demo", "--hub", "--out"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("muster demo --hub runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "muster serve: leading, 24 members",
+        "$ kubectl get fleetcommand web-prod -n platform",
+        "PartiallySucceeded   16         15",
+        "not succeeded: demo-009 Throttled",
+        "owned by the FleetCommand",
+        "$ muster report get platform/web-prod",
+        "4 differ (4 variants)",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
+    }
+}

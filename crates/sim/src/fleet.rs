@@ -348,6 +348,19 @@ impl Fleet {
         )
     }
 
+    /// A one-cluster kubeconfig for `cluster` (what Cluster API stores per cluster), or
+    /// `None` when the fleet has no such cluster.
+    #[must_use]
+    pub fn kubeconfig_of(&self, cluster: &str) -> Option<String> {
+        let c = self.clusters.iter().find(|c| c.name == cluster)?;
+        Some(kubeconfig_yaml(std::iter::once((
+            c.name.clone(),
+            c,
+            c.admin_token().expose().to_string(),
+            None,
+        ))))
+    }
+
     /// A kubeconfig whose contexts (`<cluster>-restricted`) use the namespace-restricted
     /// tokens, with the first allowed namespace as each context's default.
     #[must_use]

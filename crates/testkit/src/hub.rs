@@ -26,13 +26,44 @@ pub struct SimHub {
     pub kubeconfig: PathBuf,
     /// The members' names (their contexts).
     pub members: Vec<String>,
+    /// The fleet's whole kubeconfig.
+    parsed: Value,
 }
 
-/// The fleet's kubeconfig with `context` current.
+/// A fleet's kubeconfig, parsed (a 10,000-cluster one is larger than YAML's usual budget).
 #[must_use]
-pub fn kubeconfig_with_current(text: &str, context: &str) -> String {
-    let mut v: Value = serde_saphyr::from_str(text).expect("kubeconfig parses");
-    v["current-context"] = json!(context);
+pub fn parse_kubeconfig(text: &str) -> Value {
+    muster_core::yaml::parse_with(
+        text,
+        muster_core::yaml::Limits::default().max_bytes(text.len().max(1 << 20) * 2),
+    )
+    .expect("kubeconfig parses")
+}
+
+/// A one-cluster kubeconfig for `context` of the fleet's (what Cluster API stores per
+/// cluster): that context, its cluster and its user only.
+#[must_use]
+pub fn kubeconfig_of(fleet: &Value, context: &str) -> String {
+    let named = |list: &str, name: &str| -> Vec<Value> {
+        fleet[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["name"] == name)
+            .cloned()
+            .collect()
+    };
+    let ctx = named("contexts", context);
+    let cluster = ctx
+        .first()
+        .and_then(|c| c["context"]["cluster"].as_str())
+        .unwrap_or_default();
+    let user = ctx
+        .first()
+        .and_then(|c| c["context"]["user"].as_str())
+        .unwrap_or_default();
+    let v = json!({"apiVersion": "v1", "kind": "Config", "current-context": context,
+        "contexts": ctx, "clusters": named("clusters", cluster), "users": named("users", user)});
     serde_saphyr::to_string(&v).expect("kubeconfig serialises")
 }
 
@@ -46,9 +77,11 @@ impl SimHub {
             .await
             .expect("fleet starts");
         let text = std::fs::read_to_string(&fleet.kubeconfig).expect("kubeconfig");
+        let parsed = parse_kubeconfig(&text);
         let kubeconfig = fleet.dir.path().join("hub.kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_with_current(&text, "sim-000")).expect("write hub kubeconfig");
-        let client = crate::kube_client_from(&text, "sim-000", true).await;
+        let hub_kubeconfig = kubeconfig_of(&parsed, "sim-000");
+        std::fs::write(&kubeconfig, &hub_kubeconfig).expect("write hub kubeconfig");
+        let client = crate::kube_client_from(&hub_kubeconfig, "sim-000", true).await;
         muster_hub::install::apply_crds(&client, Duration::from_secs(20))
             .await
             .expect("CRDs installed");
@@ -56,7 +89,7 @@ impl SimHub {
         let names: Vec<String> = fleet.contexts.iter().skip(1).cloned().collect();
         let secrets: Api<Secret> = Api::namespaced(client.clone(), HUB_NAMESPACE);
         for m in &names {
-            let s = muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig_with_current(&text, m));
+            let s = muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig_of(&parsed, m));
             secrets.create(&PostParams::default(), &s).await.expect("member Secret");
         }
         Self {
@@ -64,6 +97,7 @@ impl SimHub {
             client,
             kubeconfig,
             members: names,
+            parsed,
         }
     }
 
@@ -76,8 +110,13 @@ impl SimHub {
 
     /// A client of a member.
     pub async fn member_client(&self, name: &str) -> kube::Client {
-        let text = std::fs::read_to_string(&self.fleet.kubeconfig).expect("kubeconfig");
-        crate::kube_client_from(&text, name, true).await
+        crate::kube_client_from(&kubeconfig_of(&self.parsed, name), name, true).await
+    }
+
+    /// A member's own one-cluster kubeconfig.
+    #[must_use]
+    pub fn member_kubeconfig(&self, name: &str) -> String {
+        kubeconfig_of(&self.parsed, name)
     }
 
     /// Hub settings for tests: quick syncs and flushes, a short lease.

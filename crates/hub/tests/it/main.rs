@@ -1,5 +1,6 @@
 mod commands;
 mod manifests;
+mod scale;
 mod serve;
 
 /// Logs for a failing test: `RUST_LOG=muster_hub=debug cargo test -p muster-hub`.
