@@ -35,6 +35,7 @@ fn lead(ctx: &Arc<Context>) -> CancellationToken {
         ctx.registry.clone(),
         ctx.config.probe_interval,
         ctx.config.settings.concurrency,
+        ctx.config.settings.release_connections,
     );
     let s = stop.clone();
     tokio::spawn(async move {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, PostParams};
 use muster_hub::context::{Config, Context};
@@ -88,10 +89,15 @@ impl SimHub {
         create_namespace(&client, HUB_NAMESPACE).await;
         let names: Vec<String> = fleet.contexts.iter().skip(1).cloned().collect();
         let secrets: Api<Secret> = Api::namespaced(client.clone(), HUB_NAMESPACE);
-        for m in &names {
+        // NB: a few at a time: 10,000 members register in seconds rather than a minute.
+        futures::stream::iter(names.iter().map(|m| {
             let s = muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig_of(&parsed, m));
-            secrets.create(&PostParams::default(), &s).await.expect("member Secret");
-        }
+            let secrets = secrets.clone();
+            async move { secrets.create(&PostParams::default(), &s).await.expect("member Secret") }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
         Self {
             fleet,
             client,

@@ -111,15 +111,22 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Probe every member of `registry` each `interval`, `concurrency` at a time, with the
 /// [`UNHEALTHY_AFTER`] threshold, until the task is dropped. Used when muster runs as a
-/// service; the CLI probes on demand instead.
-pub async fn prober(registry: std::sync::Arc<super::Registry>, interval: Duration, concurrency: usize) {
+/// service; the CLI probes on demand instead. With `release`, each member's connection is
+/// closed after its probe: open files and memory stay bounded by `concurrency` rather than
+/// growing with the fleet (a hub of 10,000 members).
+pub async fn prober(registry: std::sync::Arc<super::Registry>, interval: Duration, concurrency: usize, release: bool) {
     use futures::StreamExt as _;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         futures::stream::iter(registry.members().into_iter().filter(|m| m.invalid.is_none()))
-            .map(|m| async move { probe(&m, UNHEALTHY_AFTER).await })
+            .map(|m| async move {
+                probe(&m, UNHEALTHY_AFTER).await;
+                if release {
+                    m.release().await;
+                }
+            })
             .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>()
             .await;

@@ -69,6 +69,7 @@ async fn members_are_lazy_probed_and_selected() {
         registry.clone(),
         std::time::Duration::from_millis(50),
         8,
+        false,
     ));
     fleet
         .cluster("sim-002")
