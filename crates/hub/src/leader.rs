@@ -36,6 +36,10 @@ fn lead(ctx: &Arc<Context>) -> CancellationToken {
         ctx.config.probe_interval,
         ctx.config.settings.concurrency,
         ctx.config.settings.release_connections,
+        {
+            let metrics = ctx.metrics.clone();
+            move |took| metrics.probe_cycle(took)
+        },
     );
     let s = stop.clone();
     tokio::spawn(async move {

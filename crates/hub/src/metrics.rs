@@ -31,6 +31,7 @@ pub struct Metrics {
     drifted: Family<Labels, Gauge>,
     leader: Gauge,
     status_writes: Counter,
+    probe_cycles: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -51,6 +52,7 @@ impl Default for Metrics {
         let drifted = Family::<Labels, Gauge>::default();
         let leader = Gauge::default();
         let status_writes = Counter::default();
+        let probe_cycles = histogram();
         registry.register(
             "requests",
             "Requests to member clusters by cluster, action and code",
@@ -79,7 +81,13 @@ impl Default for Metrics {
             "FleetCluster status writes (made only on change)",
             status_writes.clone(),
         );
+        registry.register(
+            "probe_cycle_seconds",
+            "How long probing every member took, per cycle",
+            probe_cycles.clone(),
+        );
         Self {
+            probe_cycles,
             registry,
             requests,
             latency,
@@ -135,6 +143,11 @@ impl Metrics {
 
     pub fn status_written(&self) {
         self.status_writes.inc();
+    }
+
+    /// One probe cycle over every member finished.
+    pub fn probe_cycle(&self, took: std::time::Duration) {
+        self.probe_cycles.observe(took.as_secs_f64());
     }
 
     /// FleetCluster status writes so far.

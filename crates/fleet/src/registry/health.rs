@@ -113,13 +113,21 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 /// [`UNHEALTHY_AFTER`] threshold, until the task is dropped. Used when muster runs as a
 /// service; the CLI probes on demand instead. With `release`, each member's connection is
 /// closed after its probe: open files and memory stay bounded by `concurrency` rather than
-/// growing with the fleet (a hub of 10,000 members).
-pub async fn prober(registry: std::sync::Arc<super::Registry>, interval: Duration, concurrency: usize, release: bool) {
+/// growing with the fleet (a hub of 10,000 members). `cycle_done` hears how long each full
+/// cycle took.
+pub async fn prober(
+    registry: std::sync::Arc<super::Registry>,
+    interval: Duration,
+    concurrency: usize,
+    release: bool,
+    cycle_done: impl Fn(Duration) + Send,
+) {
     use futures::StreamExt as _;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let started = std::time::Instant::now();
         futures::stream::iter(registry.members().into_iter().filter(|m| m.invalid.is_none()))
             .map(|m| async move {
                 probe(&m, UNHEALTHY_AFTER).await;
@@ -130,6 +138,7 @@ pub async fn prober(registry: std::sync::Arc<super::Registry>, interval: Duratio
             .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
+        cycle_done(started.elapsed());
     }
 }
 

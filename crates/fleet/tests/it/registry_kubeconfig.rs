@@ -70,6 +70,7 @@ async fn members_are_lazy_probed_and_selected() {
         std::time::Duration::from_millis(50),
         8,
         false,
+        |_| {},
     ));
     fleet
         .cluster("sim-002")

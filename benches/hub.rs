@@ -1,0 +1,342 @@
+//! The hub at scale, a `muster serve` process (release build) against `muster sim` fleets:
+//!
+//! - a FleetCommand `get` over 1,000 members, from create to Succeeded, against the CLI's
+//!   local fan-out of the same command run side by side (target: at most 1.5x + 1 s);
+//! - the hub with 1,000 and with 10,000 members: time to register every member at start
+//!   (every FleetCluster created with a Healthy status), RSS, idle CPU, and FleetCluster
+//!   status writes per probe cycle when no health changes (target 0).
+//!
+//! `cargo bench --bench hub` (env: `HUB_BENCH_MEMBERS`, default 10000).
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use muster_hub::crd::{FleetCluster, FleetCommand};
+use muster_testkit::hub::{kubeconfig_of, parse_kubeconfig};
+use serde_json::json;
+
+use common::{SimProcess, start_sim};
+
+const HUB_NS: &str = "muster-system";
+const TEAM: &str = "bench";
+const PROBE_INTERVAL: &str = "10s";
+
+/// A fleet with its hub (sim-000) prepared: CRDs, namespaces, a Secret per member.
+struct Prepared {
+    sim: SimProcess,
+    client: kube::Client,
+    hub_kubeconfig: PathBuf,
+    members_kubeconfig: PathBuf,
+    members: usize,
+}
+
+async fn prepare(members: usize) -> Prepared {
+    let sim = start_sim(members + 1, None);
+    let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
+    let parsed = parse_kubeconfig(&text);
+    let hub_kubeconfig = sim.dir.path().join("hub.kubeconfig");
+    let hub_text = kubeconfig_of(&parsed, "sim-000");
+    std::fs::write(&hub_kubeconfig, &hub_text).unwrap();
+    let mut only_members = parsed.clone();
+    for list in ["contexts", "clusters", "users"] {
+        if let Some(a) = only_members[list].as_array_mut() {
+            a.retain(|e| !e["name"].as_str().unwrap_or_default().starts_with("sim-000"));
+        }
+    }
+    only_members["current-context"] = json!("sim-001");
+    let members_kubeconfig = sim.dir.path().join("members.kubeconfig");
+    std::fs::write(&members_kubeconfig, serde_json::to_string(&only_members).unwrap()).unwrap();
+    let client = muster_testkit::kube_client_from(&hub_text, "sim-000", true).await;
+    muster_hub::install::apply_crds(&client, Duration::from_secs(30))
+        .await
+        .unwrap();
+    for ns in [HUB_NS, TEAM] {
+        muster_testkit::hub::create_namespace(&client, ns).await;
+    }
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), HUB_NS);
+    futures::stream::iter((1..=members).map(|i| {
+        let name = format!("sim-{i:03}");
+        let s = muster_hub::install::kubeconfig_secret(HUB_NS, &name, &kubeconfig_of(&parsed, &name));
+        let secrets = secrets.clone();
+        async move { secrets.create(&PostParams::default(), &s).await.unwrap() }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    Prepared {
+        sim,
+        client,
+        hub_kubeconfig,
+        members_kubeconfig,
+        members,
+    }
+}
+
+/// A `muster serve` process and where its metrics are.
+struct Serve {
+    child: Child,
+    metrics: std::net::SocketAddr,
+    started: Instant,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(p: &Prepared) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["serve", "--kubeconfig"])
+        .arg(&p.hub_kubeconfig)
+        .args([
+            "--namespace",
+            HUB_NS,
+            "--identity",
+            "bench",
+            "--probe-interval",
+            PROBE_INTERVAL,
+        ])
+        .arg("--metrics-addr")
+        .arg(port.to_string())
+        .env("RUST_LOG", "warn")
+        .env("HOME", p.sim.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("muster serve starts");
+    Serve {
+        child,
+        metrics: port,
+        started,
+    }
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // NB: fields 14 and 15 of stat; after the command name they are the 12th and 13th.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Until every member has a Healthy FleetCluster.
+async fn registered(p: &Prepared, s: &Serve) -> Duration {
+    let api: Api<FleetCluster> = Api::all(p.client.clone());
+    loop {
+        if let Ok(l) = api.list(&ListParams::default()).await
+            && l.items.len() == p.members
+            && l.items
+                .iter()
+                .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy"))
+        {
+            return s.started.elapsed();
+        }
+        assert!(
+            s.started.elapsed() < Duration::from_secs(1200),
+            "members not registered in 20 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+struct Idle {
+    registration: Duration,
+    rss_mib: f64,
+    peak_mib: f64,
+    cpu_percent: f64,
+    writes_per_cycle: f64,
+    cycle_seconds: f64,
+}
+
+/// Two full probe cycles of a settled hub: CPU, memory, status writes.
+async fn idle(p: &Prepared, s: &Serve) -> Idle {
+    let registration = registered(p, s).await;
+    let cycles = |t: &str| metric(t, "muster_probe_cycle_seconds_count");
+    let wait_cycle = |after: f64| async move {
+        loop {
+            let t = scrape(s.metrics);
+            if cycles(&t) > after {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // NB: from the end of a cycle that started after registration.
+    let c0 = cycles(&scrape(s.metrics));
+    let t0 = wait_cycle(c0 + 1.0).await;
+    let (cpu0, w0, at0, n0) = (
+        cpu_seconds(s.child.id()),
+        metric(&t0, "muster_fleetcluster_status_writes_total"),
+        Instant::now(),
+        cycles(&t0),
+    );
+    let t1 = wait_cycle(n0 + 1.0).await;
+    let t1 = wait_cycle(cycles(&t1)).await;
+    let (cpu1, w1, secs) = (
+        cpu_seconds(s.child.id()),
+        metric(&t1, "muster_fleetcluster_status_writes_total"),
+        at0.elapsed().as_secs_f64(),
+    );
+    let n = cycles(&t1) - n0;
+    Idle {
+        registration,
+        rss_mib: status_kib(s.child.id(), "VmRSS:") as f64 / 1024.0,
+        peak_mib: status_kib(s.child.id(), "VmHWM:") as f64 / 1024.0,
+        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+        writes_per_cycle: (w1 - w0) / n,
+        cycle_seconds: metric(&t1, "muster_probe_cycle_seconds_sum") / cycles(&t1),
+    }
+}
+
+fn local_get(p: &Prepared) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args([
+            "get",
+            "cm/kube-root-ca.crt",
+            "-n",
+            "default",
+            "-o",
+            "json",
+            "--kubeconfig",
+        ])
+        .arg(&p.members_kubeconfig)
+        .env("RUST_LOG", "error")
+        .env("HOME", p.sim.dir.path())
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success(), "local get failed: {out}");
+    t.elapsed()
+}
+
+async fn hub_get(p: &Prepared, round: usize) -> Duration {
+    let api: Api<FleetCommand> = Api::namespaced(p.client.clone(), TEAM);
+    let name = format!("get-{round}");
+    let fc = json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetCommand",
+        "metadata": {"name": name, "namespace": TEAM},
+        "spec": {"action": "get", "target": "cm/kube-root-ca.crt", "namespace": "default"}});
+    let t = Instant::now();
+    api.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(fc))
+        .await
+        .unwrap();
+    loop {
+        if let Ok(fc) = api.get(&name).await
+            && let Some(s) = fc.status
+            && s.phase.is_finished()
+        {
+            assert_eq!(
+                s.counts.get("Succeeded").copied().unwrap_or(0) as usize,
+                p.members,
+                "{s:?}"
+            );
+            return t.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn report(members: usize, i: &Idle) {
+    println!(
+        "{members:>6} members: registered in {:>6.1}s | RSS {:>6.1} MiB (peak {:>6.1}) | idle CPU {:>5.1}% of a core | probe cycle {:>5.1}s | FleetCluster status writes per probe cycle {}",
+        i.registration.as_secs_f64(),
+        i.rss_mib,
+        i.peak_mib,
+        i.cpu_percent,
+        i.cycle_seconds,
+        i.writes_per_cycle
+    );
+}
+
+fn main() {
+    let big: usize = std::env::var("HUB_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!("hub benchmark: muster serve (release) against muster sim fleets; probe interval {PROBE_INTERVAL}");
+        let p = prepare(1000).await;
+        let s = serve(&p);
+        let small = idle(&p, &s).await;
+        report(1000, &small);
+        let (mut local, mut hub) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            local.push(local_get(&p));
+            hub.push(hub_get(&p, round).await);
+        }
+        let (l, h) = (median(local.clone()), median(hub.clone()));
+        let target = l.mul_f64(1.5) + Duration::from_secs(1);
+        println!(
+            "get over 1000 members, median of 3: local fan-out {:.2}s, FleetCommand create->Succeeded {:.2}s: {:.2}x (target <= 1.5x + 1s = {:.2}s: {})",
+            l.as_secs_f64(),
+            h.as_secs_f64(),
+            h.as_secs_f64() / l.as_secs_f64(),
+            target.as_secs_f64(),
+            if h <= target { "met" } else { "MISSED" }
+        );
+        println!("  rounds: local {local:?}, hub {hub:?}");
+        drop(s);
+        drop(p);
+        let p = prepare(big).await;
+        let s = serve(&p);
+        let large = idle(&p, &s).await;
+        report(big, &large);
+        println!(
+            "ratios {big} vs 1000 members: registration {:.1}x, RSS {:.1}x, idle CPU {:.1}x; status writes per cycle {} (target 0)",
+            large.registration.as_secs_f64() / small.registration.as_secs_f64(),
+            large.rss_mib / small.rss_mib,
+            large.cpu_percent / small.cpu_percent.max(0.01),
+            large.writes_per_cycle
+        );
+    });
+}
