@@ -68,12 +68,30 @@ pub fn kubeconfig_of(fleet: &Value, context: &str) -> String {
     serde_saphyr::to_string(&v).expect("kubeconfig serialises")
 }
 
+/// How members are registered with a simulated hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Secrets labelled `muster.dev/kubeconfig` in the hub's namespace (member `sim-001`).
+    Labelled,
+    /// Cluster API `<cluster>-kubeconfig` Secrets in namespace `capi` (member
+    /// `capi/sim-001`, label `env=prod`).
+    ClusterApi,
+}
+
 impl SimHub {
     /// A hub with `members` member clusters registered through labelled Secrets.
     ///
     /// # Panics
     /// When the simulator refuses the setup.
     pub async fn start(members: usize) -> Self {
+        Self::start_with(members, Registration::Labelled).await
+    }
+
+    /// A hub with `members` member clusters registered as `how` says.
+    ///
+    /// # Panics
+    /// When the simulator refuses the setup.
+    pub async fn start_with(members: usize, how: Registration) -> Self {
         let fleet = tokio::task::spawn_blocking(move || TestFleet::start(members + 1))
             .await
             .expect("fleet starts");
@@ -88,10 +106,19 @@ impl SimHub {
             .expect("CRDs installed");
         create_namespace(&client, HUB_NAMESPACE).await;
         let names: Vec<String> = fleet.contexts.iter().skip(1).cloned().collect();
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), HUB_NAMESPACE);
+        let namespace = match how {
+            Registration::Labelled => HUB_NAMESPACE,
+            Registration::ClusterApi => "capi",
+        };
+        create_namespace(&client, namespace).await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
         // NB: a few at a time: 10,000 members register in seconds rather than a minute.
         futures::stream::iter(names.iter().map(|m| {
-            let s = muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig_of(&parsed, m));
+            let kubeconfig = kubeconfig_of(&parsed, m);
+            let s = match how {
+                Registration::Labelled => muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig),
+                Registration::ClusterApi => crate::capi::secret(m, Some(&kubeconfig), &[("env", "prod")]),
+            };
             let secrets = secrets.clone();
             async move { secrets.create(&PostParams::default(), &s).await.expect("member Secret") }
         }))
