@@ -15,15 +15,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use muster_hub::crd::{FleetCluster, FleetCommand};
-use muster_testkit::hub::{kubeconfig_of, parse_kubeconfig};
+use muster_testkit::hub::{
+    HUB_NAMESPACE as HUB_NS, Registration, create_namespace, kubeconfig_of, parse_kubeconfig, prepare_hub,
+};
 use serde_json::json;
 
 use common::{SimProcess, start_sim};
 
-const HUB_NS: &str = "muster-system";
 const TEAM: &str = "bench";
 const PROBE_INTERVAL: &str = "10s";
 
@@ -53,22 +53,9 @@ async fn prepare(members: usize) -> Prepared {
     let members_kubeconfig = sim.dir.path().join("members.kubeconfig");
     std::fs::write(&members_kubeconfig, serde_json::to_string(&only_members).unwrap()).unwrap();
     let client = muster_testkit::kube_client_from(&hub_text, "sim-000", true).await;
-    muster_hub::install::apply_crds(&client, Duration::from_secs(30))
-        .await
-        .unwrap();
-    for ns in [HUB_NS, TEAM] {
-        muster_testkit::hub::create_namespace(&client, ns).await;
-    }
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), HUB_NS);
-    futures::stream::iter((1..=members).map(|i| {
-        let name = format!("sim-{i:03}");
-        let s = muster_hub::install::kubeconfig_secret(HUB_NS, &name, &kubeconfig_of(&parsed, &name));
-        let secrets = secrets.clone();
-        async move { secrets.create(&PostParams::default(), &s).await.unwrap() }
-    }))
-    .buffer_unordered(16)
-    .collect::<Vec<_>>()
-    .await;
+    let names: Vec<String> = (1..=members).map(|i| format!("sim-{i:03}")).collect();
+    prepare_hub(&client, &parsed, &names, Registration::Labelled).await;
+    create_namespace(&client, TEAM).await;
     Prepared {
         sim,
         client,

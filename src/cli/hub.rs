@@ -57,18 +57,8 @@ pub async fn execute(command: Command, args: &RunArgs, hub: &str) -> Result<Exec
     }
     let (client, context_ns) = client(Some(hub), &args.source.kubeconfig).await?;
     let namespace = args.hub_namespace.clone().unwrap_or(context_ns);
-    let names: Vec<String> = args
-        .source
-        .clusters
-        .as_deref()
-        .map(|c| {
-            c.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    // NB: the same parsing as a local run's --clusters.
+    let names = muster_fleet::registry::Selection::parse(args.source.clusters.as_deref(), None)?.names;
     let mut spec = FleetCommandSpec::from_command(
         &command,
         ClusterSelection {

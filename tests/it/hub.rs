@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use muster_hub::crd::{FleetCluster, FleetCommand, Phase};
+use muster_hub::crd::{FleetCommand, Phase};
 use muster_testkit::hub::{HUB_NAMESPACE, SimHub, create_namespace};
 use muster_testkit::{APP_YAML, eventually};
 
@@ -135,23 +135,6 @@ async fn prepared(members: usize) -> SimHub {
     sim
 }
 
-async fn all_healthy(sim: &SimHub) {
-    let fcs: Api<FleetCluster> = Api::all(sim.client.clone());
-    let n = sim.members.len();
-    eventually("every FleetCluster Healthy", Duration::from_secs(30), || {
-        let fcs = fcs.clone();
-        async move {
-            let l = fcs.list(&ListParams::default()).await.ok()?;
-            (l.items.len() == n
-                && l.items
-                    .iter()
-                    .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy")))
-            .then_some(())
-        }
-    })
-    .await;
-}
-
 async fn create(sim: &SimHub, name: &str, spec: serde_json::Value) -> Api<FleetCommand> {
     let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
     let fc = serde_json::json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetCommand",
@@ -190,7 +173,7 @@ async fn a_killed_hub_resumes_without_repeating_an_exec_or_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let sim = prepared(6).await;
     let mut a = Serve::start(&sim, "hub-a", dir.path());
-    all_healthy(&sim).await;
+    sim.all_healthy().await;
 
     // exec: two clusters at a time, two seconds each; killed while the second pair runs.
     let api = create(
@@ -289,7 +272,7 @@ async fn when_the_leader_dies_the_standby_finishes_the_work() {
         Serve::start(&sim, "hub-1", dir.path()),
         Serve::start(&sim, "hub-2", dir.path()),
     ];
-    all_healthy(&sim).await;
+    sim.all_healthy().await;
     let leases: Api<Lease> = Api::namespaced(sim.client.clone(), HUB_NAMESPACE);
     let leader = eventually("a leader", Duration::from_secs(20), || async {
         leases.get("muster-hub").await.ok()?.spec?.holder_identity
@@ -364,7 +347,7 @@ fn comparable(json: &[u8]) -> serde_json::Value {
 async fn the_cli_runs_through_the_hub_as_it_runs_locally() {
     let sim = prepared(3).await;
     let hub = sim.serve(SimHub::config("hub-cli")).await;
-    all_healthy(&sim).await;
+    sim.all_healthy().await;
     let home = sim.fleet.dir.path();
     let hub_kc = sim.kubeconfig.to_str().unwrap().to_string();
     let fleet_kc = sim.fleet.kubeconfig.to_str().unwrap().to_string();

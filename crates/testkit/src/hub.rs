@@ -78,7 +78,63 @@ pub enum Registration {
     ClusterApi,
 }
 
+/// Make a cluster a hub of `members` (contexts of the fleet's kubeconfig `parsed`): the
+/// CRDs, the hub's namespace, and a kubeconfig Secret per member, registered as `how` says.
+///
+/// # Panics
+/// When the cluster refuses the setup.
+pub async fn prepare_hub(client: &kube::Client, parsed: &Value, members: &[String], how: Registration) {
+    muster_hub::install::apply_crds(client, Duration::from_secs(30))
+        .await
+        .expect("CRDs installed");
+    create_namespace(client, HUB_NAMESPACE).await;
+    let namespace = match how {
+        Registration::Labelled => HUB_NAMESPACE,
+        Registration::ClusterApi => "capi",
+    };
+    create_namespace(client, namespace).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    // NB: a few at a time: 10,000 members register in seconds rather than a minute.
+    futures::stream::iter(members.iter().map(|m| {
+        let kubeconfig = kubeconfig_of(parsed, m);
+        let s = match how {
+            Registration::Labelled => muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig),
+            Registration::ClusterApi => crate::capi::secret(m, Some(&kubeconfig), &[("env", "prod")]),
+        };
+        let secrets = secrets.clone();
+        async move { secrets.create(&PostParams::default(), &s).await.expect("member Secret") }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+}
+
+/// Wait until the hub has a Healthy FleetCluster for each of `n` members.
+///
+/// # Panics
+/// When that takes more than `within`.
+pub async fn all_healthy(client: &kube::Client, n: usize, within: Duration) {
+    let fcs: Api<muster_hub::crd::FleetCluster> = Api::all(client.clone());
+    crate::eventually(&format!("{n} Healthy FleetClusters"), within, || {
+        let fcs = fcs.clone();
+        async move {
+            let l = fcs.list(&kube::api::ListParams::default()).await.ok()?;
+            (l.items.len() == n
+                && l.items
+                    .iter()
+                    .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy")))
+            .then_some(())
+        }
+    })
+    .await;
+}
+
 impl SimHub {
+    /// Wait until every member has a Healthy FleetCluster.
+    pub async fn all_healthy(&self) {
+        all_healthy(&self.client, self.members.len(), Duration::from_secs(60)).await;
+    }
+
     /// A hub with `members` member clusters registered through labelled Secrets.
     ///
     /// # Panics
@@ -101,30 +157,8 @@ impl SimHub {
         let hub_kubeconfig = kubeconfig_of(&parsed, "sim-000");
         std::fs::write(&kubeconfig, &hub_kubeconfig).expect("write hub kubeconfig");
         let client = crate::kube_client_from(&hub_kubeconfig, "sim-000", true).await;
-        muster_hub::install::apply_crds(&client, Duration::from_secs(20))
-            .await
-            .expect("CRDs installed");
-        create_namespace(&client, HUB_NAMESPACE).await;
         let names: Vec<String> = fleet.contexts.iter().skip(1).cloned().collect();
-        let namespace = match how {
-            Registration::Labelled => HUB_NAMESPACE,
-            Registration::ClusterApi => "capi",
-        };
-        create_namespace(&client, namespace).await;
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-        // NB: a few at a time: 10,000 members register in seconds rather than a minute.
-        futures::stream::iter(names.iter().map(|m| {
-            let kubeconfig = kubeconfig_of(&parsed, m);
-            let s = match how {
-                Registration::Labelled => muster_hub::install::kubeconfig_secret(HUB_NAMESPACE, m, &kubeconfig),
-                Registration::ClusterApi => crate::capi::secret(m, Some(&kubeconfig), &[("env", "prod")]),
-            };
-            let secrets = secrets.clone();
-            async move { secrets.create(&PostParams::default(), &s).await.expect("member Secret") }
-        }))
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+        prepare_hub(&client, &parsed, &names, how).await;
         Self {
             fleet,
             client,

@@ -181,15 +181,16 @@ async fn manifests_from(ctx: &Context, fc: &FleetCommand, namespace: &str) -> Re
     Ok(out)
 }
 
-/// A `Rejected` result naming why.
+/// The result of a cluster no request was sent to (`Rejected` by the hub, or `Failed`
+/// because a restart interrupted it), naming why.
 #[must_use]
-pub fn rejected(command: &Command, cluster: &str, reason: &str, message: String) -> ExecResult {
+pub fn unsent(command: &Command, cluster: &str, status: Status, reason: &str, message: String) -> ExecResult {
     ExecResult {
         command_id: command.id.clone(),
         cluster: cluster.to_string(),
         action: command.action,
         target: command.target_text(),
-        status: Status::Rejected,
+        status,
         exit_code: None,
         output: Output::None,
         error: Some(ExecError {
@@ -270,7 +271,7 @@ pub async fn admit(
                     } else {
                         format!("cluster {}: not run, because the command targets clusters outside namespace {namespace}'s scope", m.name)
                     };
-                    rejected(&command, &m.name, "ClusterNotAllowed", why)
+                    unsent(&command, &m.name, Status::Rejected, "ClusterNotAllowed", why)
                 })
                 .collect();
             return Err(Refusal {

@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{Controller, watcher};
-use muster_core::result::{ExecError, ExecResult, Output, Status};
+use muster_core::result::Status;
 use muster_fleet::audit::{self, Phase as AuditPhase};
 use muster_fleet::hooks::Hooks;
 use tokio_util::sync::CancellationToken;
@@ -267,12 +267,8 @@ async fn start(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Erro
     info!(command = %origin, clusters = progress.clusters.len(), "run started");
     spawn(
         ctx,
-        uid(&fc),
         Run {
-            fc: Arc::new(FleetCommand {
-                status: Some(status),
-                ..(*fc).clone()
-            }),
+            fc: with_status(&fc, status),
             store,
             progress,
             prior: Vec::new(),
@@ -324,25 +320,6 @@ async fn reject(ctx: &Context, fc: &FleetCommand, refusal: Refusal, run: &str) -
     Ok(Action::await_change())
 }
 
-fn failed(command: &muster_core::command::Command, cluster: &str, reason: &str, message: String) -> ExecResult {
-    ExecResult {
-        command_id: command.id.clone(),
-        cluster: cluster.to_string(),
-        action: command.action,
-        target: command.target_text(),
-        status: Status::Failed,
-        exit_code: None,
-        output: Output::None,
-        error: Some(ExecError {
-            reason: reason.into(),
-            code: None,
-            message,
-        }),
-        duration_ms: 0,
-        attempts: 0,
-    }
-}
-
 /// Resume a run this process does not hold: clusters with results keep them; an exec that
 /// had started is `Failed` (`HubRestarted`), never run again; the rest run now.
 async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Error> {
@@ -368,9 +345,10 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
             continue;
         }
         if progress.started.contains(name) {
-            fresh.push(failed(
+            fresh.push(admit::unsent(
                 &command,
                 name,
+                Status::Failed,
                 "HubRestarted",
                 format!("cluster {name}: the exec had started when the hub stopped; its outcome is unknown and it is not run again"),
             ));
@@ -378,9 +356,10 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
         }
         match ctx.registry.get(name) {
             Some(m) => members.push(m),
-            None => fresh.push(failed(
+            None => fresh.push(admit::unsent(
                 &command,
                 name,
+                Status::Failed,
                 "ClusterRemoved",
                 format!("cluster {name}: left the registry while the command ran"),
             )),
@@ -391,9 +370,10 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
         Ok(t) => admit::engine(ctx, &fc, &t, hooks(ctx)),
         Err(refusal) => {
             for m in members.drain(..) {
-                fresh.push(admit::rejected(
+                fresh.push(admit::unsent(
                     &command,
                     &m.name,
+                    Status::Rejected,
                     &refusal.reason,
                     refusal.message.clone(),
                 ));
@@ -414,12 +394,8 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
     let origin = origin(&fc);
     spawn(
         ctx,
-        uid(&fc),
         Run {
-            fc: Arc::new(FleetCommand {
-                status: Some(status),
-                ..(*fc).clone()
-            }),
+            fc: with_status(&fc, status),
             store,
             progress,
             prior,
@@ -432,8 +408,17 @@ async fn resume(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Err
     Ok(Action::requeue(RUNNING_RECHECK))
 }
 
+/// The FleetCommand as its run starts: with the status the run claimed.
+fn with_status(fc: &FleetCommand, status: FleetCommandStatus) -> Arc<FleetCommand> {
+    Arc::new(FleetCommand {
+        status: Some(status),
+        ..fc.clone()
+    })
+}
+
 /// Start a run's task, registered in `ctx.runs` until it ends.
-fn spawn(ctx: &Arc<Context>, uid: String, run: Run) {
+fn spawn(ctx: &Arc<Context>, run: Run) {
+    let uid = uid(&run.fc);
     let cancel = CancellationToken::new();
     let (go, ready) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn({

@@ -20,19 +20,7 @@ async fn quiet_hub(members: usize, audit: &std::path::Path) -> (SimHub, RunningH
     config.probe_interval = Duration::from_secs(3600);
     config.audit_log = Some(audit.to_path_buf());
     let hub = sim.serve(config).await;
-    let fcs: Api<FleetCluster> = Api::all(sim.client.clone());
-    eventually("every FleetCluster Healthy", Duration::from_secs(20), || {
-        let fcs = fcs.clone();
-        async move {
-            let l = fcs.list(&Default::default()).await.ok()?;
-            (l.items.len() == members
-                && l.items
-                    .iter()
-                    .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy")))
-            .then_some(())
-        }
-    })
-    .await;
+    sim.all_healthy().await;
     create_namespace(&sim.client, "team-a").await;
     let kubectl = Kubectl::new(&sim.kubeconfig).expect("kubectl");
     (sim, hub, kubectl)
@@ -61,6 +49,7 @@ fn condition(fc: &FleetCommand, type_: &str) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_never_reaches_clusters_or_namespaces_its_policy_does_not_allow() {
+    let _machine = crate::shared().await;
     if muster_testkit::kubectl_binary().is_none() {
         return;
     }
@@ -180,6 +169,7 @@ async fn a_namespace_never_reaches_clusters_or_namespaces_its_policy_does_not_al
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_fleet_commands_are_refused_naming_the_field() {
+    let _machine = crate::shared().await;
     if muster_testkit::kubectl_binary().is_none() {
         return;
     }
@@ -289,6 +279,7 @@ async fn invalid_fleet_commands_are_refused_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cordoned_clusters_are_left_out_and_deleting_a_running_command_cancels_it() {
+    let _machine = crate::shared().await;
     if muster_testkit::kubectl_binary().is_none() {
         return;
     }
@@ -389,6 +380,7 @@ async fn cordoned_clusters_are_left_out_and_deleting_a_running_command_cancels_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_comparison_raises_drift_and_keeps_its_last_reports() {
+    let _machine = crate::shared().await;
     if muster_testkit::kubectl_binary().is_none() {
         return;
     }
@@ -477,6 +469,7 @@ async fn a_scheduled_comparison_raises_drift_and_keeps_its_last_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_command_goes_after_its_ttl_with_its_configmaps() {
+    let _machine = crate::shared().await;
     if muster_testkit::kubectl_binary().is_none() {
         return;
     }

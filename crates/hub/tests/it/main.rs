@@ -10,3 +10,23 @@ pub fn logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// The 10,000-member test takes most of the machine (and of the open-files limit): it runs
+/// alone, the others side by side.
+static MACHINE: std::sync::LazyLock<tokio::sync::RwLock<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::RwLock::new(()));
+
+/// Held by an ordinary test for its whole run.
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
+}
+
+/// Held by the scale test for its whole run.
+pub async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
+
+/// [`shared`] for a synchronous test.
+pub fn shared_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.blocking_read()
+}

@@ -13,6 +13,7 @@ fn manifests() -> PathBuf {
 
 #[test]
 fn the_manifests_install_with_kubectl_server_side() {
+    let _machine = crate::shared_blocking();
     let fleet = TestFleet::start(1);
     let Some(kubectl) = Kubectl::new(&fleet.kubeconfig) else {
         return;

@@ -14,6 +14,7 @@ const MAX_STATUS_BYTES: usize = 256 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_stays_under_256_kib_with_10000_members() {
+    let _machine = crate::alone().await;
     crate::logs();
     let n: usize = std::env::var("MUSTER_SCALE_MEMBERS")
         .ok()

@@ -40,6 +40,7 @@ pub async fn event_reasons(client: &kube::Client, ns: &str, name: &str) -> Vec<S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_command_from_kubectl_runs_once_and_stores_its_report() {
+    let _machine = crate::shared().await;
     crate::logs();
     if muster_testkit::kubectl_binary().is_none() {
         return;
@@ -70,18 +71,7 @@ async fn a_fleet_command_from_kubectl_runs_once_and_stores_its_report() {
 
     // FleetClusters follow the registry, and kubectl shows them.
     let fcs: Api<FleetCluster> = Api::all(sim.client.clone());
-    eventually("three Healthy FleetClusters", Duration::from_secs(20), || {
-        let fcs = fcs.clone();
-        async move {
-            let l = fcs.list(&ListParams::default()).await.ok()?;
-            (l.items.len() == 3
-                && l.items
-                    .iter()
-                    .all(|f| f.status.as_ref().is_some_and(|s| s.health == "Healthy")))
-            .then_some(())
-        }
-    })
-    .await;
+    sim.all_healthy().await;
     let table = kubectl.ok(&["get", "fleetclusters"]);
     assert!(
         table.contains("MEMBER") && table.contains("HEALTH") && table.contains("sim-002"),
@@ -195,6 +185,7 @@ async fn a_fleet_command_from_kubectl_runs_once_and_stores_its_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_changes_are_events_and_a_healthy_fleet_writes_nothing() {
+    let _machine = crate::shared().await;
     crate::logs();
     let sim = SimHub::start(2).await;
     let mut config = SimHub::config("hub-h");
