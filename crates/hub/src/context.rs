@@ -169,7 +169,9 @@ impl Context {
         let mut cordoned = false;
         if let Some(fc) = self
             .clusters
-            .get(&reflector::ObjectRef::new(&crate::members::fleet_cluster_name(&m.name)))
+            .get(&reflector::ObjectRef::new(&crate::crd::cluster::fleet_cluster_name(
+                &m.name,
+            )))
         {
             for (k, v) in fc.metadata.labels.clone().unwrap_or_default() {
                 if !k.starts_with("muster.dev/") {

@@ -53,7 +53,7 @@ pub async fn apply_crds(client: &kube::Client, within: Duration) -> Result<(), k
 #[must_use]
 pub fn kubeconfig_secret(namespace: &str, member: &str, kubeconfig: &str) -> Secret {
     let mut s = Secret::default();
-    s.metadata.name = Some(format!("member-{}", crate::members::fleet_cluster_name(member)));
+    s.metadata.name = Some(format!("member-{}", crate::crd::cluster::fleet_cluster_name(member)));
     s.metadata.namespace = Some(namespace.to_string());
     s.metadata.labels = Some(BTreeMap::from([(KUBECONFIG_LABEL.to_string(), member.to_string())]));
     s.data = Some(BTreeMap::from([(

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::context::Context;
+use crate::crd::cluster::fleet_cluster_name;
 use crate::crd::{Condition, FleetCluster, FleetClusterStatus};
 use crate::store::FIELD_MANAGER;
 
@@ -25,51 +26,6 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "muster-hu
 
 /// Holds the member's registry name on its FleetCluster (names are sanitised).
 pub const MEMBER_ANNOTATION: &str = "muster.dev/member";
-
-/// The FleetCluster name of a member: a DNS subdomain. `ns/cluster` (Cluster API) becomes
-/// `ns.cluster`; any other name that is not already a lowercase DNS label gets a hash of
-/// the original appended, so two members never share a FleetCluster.
-#[must_use]
-pub fn fleet_cluster_name(member: &str) -> String {
-    let is_label = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-    };
-    if let Some((ns, c)) = member.split_once('/')
-        && is_label(ns)
-        && is_label(c)
-    {
-        return format!("{ns}.{c}");
-    }
-    if is_label(member) {
-        return member.to_string();
-    }
-    let mut out: String = member
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    out.truncate(200);
-    let out = out.trim_matches('-');
-    let hash = member.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    if out.is_empty() {
-        format!("x-{hash:016x}")
-    } else {
-        format!("{out}-{hash:016x}")
-    }
-}
 
 /// A member's health word: `Invalid`, else the prober's state.
 #[must_use]
@@ -326,39 +282,4 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
         .map(|t| t.to_string())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fleet_cluster_name;
-
-    #[test]
-    fn names_are_dns_subdomains_and_distinct() {
-        assert_eq!(fleet_cluster_name("capi/prod-1"), "capi.prod-1");
-        assert_eq!(fleet_cluster_name("prod-1"), "prod-1");
-        let odd = [
-            "Prod_1",
-            "prod_1",
-            "a.b",
-            "a/b/c",
-            "",
-            "---",
-            "ünï/cødé",
-            &"x".repeat(400),
-            "arn:aws:eks:eu-west-1:1:cluster/prod",
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for n in odd {
-            let f = fleet_cluster_name(n);
-            assert!(f.len() <= 253 && !f.is_empty(), "{n:?} -> {f}");
-            assert!(
-                f.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
-                "{n:?} -> {f}"
-            );
-            assert!(f.as_bytes()[0].is_ascii_alphanumeric() && f.as_bytes()[f.len() - 1].is_ascii_alphanumeric());
-            assert!(seen.insert(f.clone()), "{n:?} collides as {f}");
-        }
-        assert_ne!(fleet_cluster_name("a.b"), fleet_cluster_name("a/b"));
-    }
 }
