@@ -60,7 +60,7 @@ impl Default for Metrics {
         );
         registry.register(
             "request_duration_seconds",
-            "Latency of requests to member clusters by action",
+            "Latency of requests to member clusters by action and code",
             latency.clone(),
         );
         registry.register(
@@ -165,6 +165,13 @@ impl CallObserver for Observer {
     fn call(&self, r: &CallRecord<'_>) {
         let code = r.code.map_or_else(|| "none".to_string(), |c| c.to_string());
         self.0
+            .latency
+            .get_or_create(&vec![
+                ("action".into(), r.action.to_string()),
+                ("code".into(), code.clone()),
+            ])
+            .observe(r.took.as_secs_f64());
+        self.0
             .requests
             .get_or_create(&vec![
                 ("cluster".into(), r.cluster.to_string()),
@@ -172,10 +179,6 @@ impl CallObserver for Observer {
                 ("code".into(), code),
             ])
             .inc();
-        self.0
-            .latency
-            .get_or_create(&vec![("action".into(), r.action.to_string())])
-            .observe(r.took.as_secs_f64());
         self.0.limiter_wait.observe(r.waited.as_secs_f64());
     }
 }
@@ -199,7 +202,7 @@ mod tests {
         let text = m.encode();
         for needle in [
             "muster_requests_total{cluster=\"prod-1\",action=\"get\",code=\"200\"} 1",
-            "muster_request_duration_seconds_bucket{action=\"get\",le=",
+            "muster_request_duration_seconds_bucket{action=\"get\",code=\"200\",le=",
             "muster_commands_total{action=\"get\",outcome=\"Succeeded\"} 1",
             "muster_leader 1",
         ] {

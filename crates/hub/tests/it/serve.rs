@@ -170,7 +170,7 @@ async fn a_fleet_command_from_kubectl_runs_once_and_stores_its_report() {
         "muster_members{health=\"Healthy\"} 2",
         "muster_leader 1",
         "muster_requests_total{cluster=\"capi/sim-001\",action=\"get\",code=\"200\"}",
-        "muster_request_duration_seconds_bucket{action=\"get\",le=",
+        "muster_request_duration_seconds_bucket{action=\"get\",code=\"200\",le=",
     ];
     eventually("the metrics", Duration::from_secs(10), || {
         let m = http("/metrics");
