@@ -119,6 +119,8 @@ pub struct Context {
     pub clusters: reflector::Store<FleetCluster>,
     /// Runs in progress in this process, by FleetCommand uid.
     pub runs: DashMap<String, RunHandle>,
+    /// Rollouts driven by this process, by FleetRollout uid.
+    pub rollouts: DashMap<String, RunHandle>,
     /// The fan-out engine whose discovery cache every run shares.
     pub engine: Fanout,
     pub state: Arc<State>,
@@ -157,6 +159,7 @@ impl Context {
             audit,
             clusters,
             runs: DashMap::new(),
+            rollouts: DashMap::new(),
             state: Arc::new(State::default()),
         }
     }

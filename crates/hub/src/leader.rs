@@ -1,5 +1,5 @@
 //! Leadership on a Lease (kube-lease-manager): one replica leads and runs the controllers
-//! (FleetCluster sync, the health prober, the FleetCommand reconciler); the others stand by
+//! (FleetCluster sync, the health prober, the FleetCommand and FleetRollout reconcilers); the others stand by
 //! and take over within the lease duration when the leader dies. A replica that loses the
 //! lease stops its runs at once without recording anything, so the next leader resumes
 //! them from what was persisted.
@@ -19,10 +19,11 @@ pub const LEASE_NAME: &str = "muster-hub";
 /// Stop every run of this process (leadership lost or shutting down): nothing is recorded,
 /// the next leader resumes them.
 pub fn abort_runs(ctx: &Context) {
-    for run in ctx.runs.iter() {
+    for run in ctx.runs.iter().chain(ctx.rollouts.iter()) {
         run.abort.abort();
     }
     ctx.runs.clear();
+    ctx.rollouts.clear();
 }
 
 /// Start the leader's work; cancelling the token stops it.
@@ -48,6 +49,7 @@ fn lead(ctx: &Arc<Context>) -> CancellationToken {
             () = prober => {}
         }
     });
+    tokio::spawn(crate::rollouts::run_controller(ctx.clone(), stop.clone()));
     let (c, s) = (ctx.clone(), stop.clone());
     tokio::spawn(async move {
         c.state.controllers_running.store(true, Ordering::Relaxed);

@@ -1,5 +1,5 @@
 //! muster-hub: `muster serve`, the central service. Custom resources in a hub cluster
-//! (FleetCluster, FleetCommand, FleetPolicy) and their reconcilers, leader election on a
+//! (FleetCluster, FleetCommand, FleetPolicy, FleetRollout) and their reconcilers, leader election on a
 //! Lease, reports stored in ConfigMaps, Events, and the health and metrics endpoints.
 
 pub mod commands;
@@ -11,5 +11,6 @@ pub mod leader;
 pub mod members;
 pub mod metrics;
 pub mod remote;
+pub mod rollouts;
 pub mod serve;
 pub mod store;

@@ -27,6 +27,7 @@ pub struct Metrics {
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     limiter_wait: Histogram,
     commands: Family<Labels, Counter>,
+    rollouts: Family<Labels, Counter>,
     members: Family<Labels, Gauge>,
     drifted: Family<Labels, Gauge>,
     leader: Gauge,
@@ -48,6 +49,7 @@ impl Default for Metrics {
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let limiter_wait = histogram();
         let commands = Family::<Labels, Counter>::default();
+        let rollouts = Family::<Labels, Counter>::default();
         let members = Family::<Labels, Gauge>::default();
         let drifted = Family::<Labels, Gauge>::default();
         let leader = Gauge::default();
@@ -69,6 +71,7 @@ impl Default for Metrics {
             limiter_wait.clone(),
         );
         registry.register("commands", "FleetCommand runs by action and outcome", commands.clone());
+        registry.register("rollouts", "FleetRollout revisions settled, by phase", rollouts.clone());
         registry.register("members", "Registry members by health", members.clone());
         registry.register(
             "drifted_clusters",
@@ -93,6 +96,7 @@ impl Default for Metrics {
             latency,
             limiter_wait,
             commands,
+            rollouts,
             members,
             drifted,
             leader,
@@ -117,6 +121,10 @@ impl Metrics {
                 ("outcome".into(), outcome.into()),
             ])
             .inc();
+    }
+
+    pub fn rollout_finished(&self, phase: &str) {
+        self.rollouts.get_or_create(&vec![("phase".into(), phase.into())]).inc();
     }
 
     /// Members by health, replacing the previous counts.

@@ -10,7 +10,6 @@ use std::io::{Read as _, Write as _};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::Resource as _;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use muster_core::command::Command;
 use muster_core::result::ExecResult;
@@ -88,26 +87,97 @@ pub fn child_name(base: &str, suffix: &str) -> String {
     format!("{}-{hash:016x}-{suffix}", &base[..room - 17])
 }
 
-/// ConfigMaps of one FleetCommand, owned by it.
+/// ConfigMaps of one custom resource (a FleetCommand, a FleetRollout), owned by it.
 #[derive(Clone)]
 pub struct Store {
     api: Api<ConfigMap>,
     owner: OwnerReference,
     base: String,
+    /// `muster.dev/<kind>`: the label naming the owner.
+    label: String,
 }
 
 impl Store {
     /// The store of `fc` (in its namespace).
     #[must_use]
     pub fn of(client: kube::Client, fc: &FleetCommand) -> Self {
-        let ns = fc.metadata.namespace.clone().unwrap_or_default();
-        let mut owner = fc.controller_owner_ref(&()).unwrap_or_default();
-        owner.block_owner_deletion = Some(true);
+        Self::owned_by(client, fc)
+    }
+
+    /// The store of any namespaced object of the hub's kinds (in its namespace).
+    #[must_use]
+    pub fn owned_by<K: kube::Resource<DynamicType = ()>>(client: kube::Client, owner: &K) -> Self {
+        let meta = owner.meta();
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let mut owner_ref = owner.controller_owner_ref(&()).unwrap_or_default();
+        owner_ref.block_owner_deletion = Some(true);
         Self {
             api: Api::namespaced(client, &ns),
-            owner,
-            base: fc.metadata.name.clone().unwrap_or_default(),
+            owner: owner_ref,
+            base: meta.name.clone().unwrap_or_default(),
+            label: format!("muster.dev/{}", K::kind(&()).to_ascii_lowercase()),
         }
+    }
+
+    /// The ConfigMaps of this owner carrying `extra` labels too.
+    ///
+    /// # Errors
+    /// The hub's answer.
+    pub async fn list(&self, extra: &str) -> Result<Vec<ConfigMap>, StoreError> {
+        let mut selector = format!("{}={}", self.label, self.owner_label());
+        if !extra.is_empty() {
+            selector.push(',');
+            selector.push_str(extra);
+        }
+        let list = self
+            .api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| Self::err(&self.base, e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|cm| {
+                cm.metadata
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|o| o.uid == self.owner.uid))
+            })
+            .collect())
+    }
+
+    /// The owner's name, the prefix of its ConfigMaps' names.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn owner_label(&self) -> String {
+        let v: String = self.base.chars().take(63).collect();
+        v.trim_end_matches(['-', '.']).to_string()
+    }
+
+    /// A ConfigMap of this owner (none: not there).
+    ///
+    /// # Errors
+    /// The hub's answer.
+    pub async fn read(&self, name: &str) -> Result<Option<ConfigMap>, StoreError> {
+        self.get(name).await
+    }
+
+    /// Write one ConfigMap with extra labels (server-side apply), e.g. an immutable snapshot.
+    ///
+    /// # Errors
+    /// The hub's answer.
+    pub async fn put_labelled(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        data: BTreeMap<String, String>,
+        binary: BTreeMap<String, Vec<u8>>,
+        immutable: bool,
+    ) -> Result<(), StoreError> {
+        self.put_with(name, labels, data, binary, immutable).await
     }
 
     fn err(name: &str, e: kube::Error) -> StoreError {
@@ -124,14 +194,30 @@ impl Store {
         data: BTreeMap<String, String>,
         binary: BTreeMap<String, Vec<u8>>,
     ) -> Result<(), StoreError> {
+        self.put_with(name, BTreeMap::new(), data, binary, false).await
+    }
+
+    async fn put_with(
+        &self,
+        name: &str,
+        extra: BTreeMap<String, String>,
+        data: BTreeMap<String, String>,
+        binary: BTreeMap<String, Vec<u8>>,
+        immutable: bool,
+    ) -> Result<(), StoreError> {
         let binary: BTreeMap<String, ByteString> = binary.into_iter().map(|(k, v)| (k, ByteString(v))).collect();
-        let cm = json!({
+        let mut labels = extra;
+        labels.insert("app.kubernetes.io/managed-by".into(), "muster-hub".into());
+        labels.insert(self.label.clone(), self.owner_label());
+        let mut cm = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "ownerReferences": [self.owner],
-                "labels": {"app.kubernetes.io/managed-by": "muster-hub", "muster.dev/fleetcommand": self.base.chars().take(63).collect::<String>()}},
+            "metadata": {"name": name, "ownerReferences": [self.owner], "labels": labels},
             "data": data,
             "binaryData": binary,
         });
+        if immutable {
+            cm["immutable"] = json!(true);
+        }
         self.api
             .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(cm))
             .await

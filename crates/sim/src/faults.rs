@@ -44,6 +44,10 @@ pub struct Faults {
     pub watch_delay_ms: u64,
     /// Watches end this long after they start (a dropped watch), if set.
     pub watch_drop_after_ms: Option<u64>,
+    /// Workload controllers act on a new generation of a Deployment, StatefulSet or
+    /// DaemonSet only this long after it was written: `observedGeneration` and the status
+    /// stay those of the old generation meanwhile (a busy kube-controller-manager).
+    pub status_lag_ms: u64,
 }
 
 impl Faults {

@@ -18,7 +18,7 @@ use muster_fleet::registry::{Member, Selection};
 use serde_json::Value;
 
 use crate::context::Context;
-use crate::crd::command::ClusterSelection;
+use crate::crd::command::{ClusterSelection, ManifestsFrom};
 use crate::crd::{FleetCommand, FleetPolicy};
 
 /// Why a run was refused.
@@ -35,7 +35,9 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn spec(reason: &str, message: impl Into<String>) -> Self {
+    /// A refusal of the spec itself (no command, no clusters).
+    #[must_use]
+    pub fn spec(reason: &str, message: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             message: message.into(),
@@ -117,7 +119,7 @@ pub async fn tenancy(ctx: &Context, namespace: &str) -> Result<Tenancy, Refusal>
 }
 
 /// A cluster selection of the custom resources; errors name `field`.
-fn selection(c: &ClusterSelection, field: &str) -> Result<Selection, String> {
+pub fn selection(c: &ClusterSelection, field: &str) -> Result<Selection, String> {
     let mut s = Selection::parse(None, c.selector.as_deref()).map_err(|e| match e {
         muster_fleet::registry::SelectionError::Selector(inner) => format!("{field}.selector: {inner}"),
         other => format!("{field}: {other}"),
@@ -131,12 +133,16 @@ fn selection(c: &ClusterSelection, field: &str) -> Result<Selection, String> {
     Ok(s.allow_unmatched(c.allow_unmatched))
 }
 
-/// Manifests from `spec.manifestsFrom`.
-async fn manifests_from(ctx: &Context, fc: &FleetCommand, namespace: &str) -> Result<Vec<Value>, Refusal> {
-    let Some(from) = &fc.spec.manifests_from else {
-        return Ok(Vec::new());
-    };
-    let field = "spec.manifestsFrom";
+/// Manifests from a ConfigMap of `namespace` (`field` names where it was asked for).
+///
+/// # Errors
+/// A missing ConfigMap or key, or manifests that do not parse.
+pub async fn manifests_from(
+    ctx: &Context,
+    from: &ManifestsFrom,
+    namespace: &str,
+    field: &str,
+) -> Result<Vec<Value>, Refusal> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     let cm = api
         .get_opt(&from.config_map)
@@ -230,43 +236,27 @@ pub async fn admit(
     hooks: Hooks,
 ) -> Result<Admitted, Refusal> {
     let namespace = fc.metadata.namespace.clone().unwrap_or_default();
-    let manifests = manifests_from(ctx, fc, &namespace).await?;
+    let manifests = match &fc.spec.manifests_from {
+        Some(from) => manifests_from(ctx, from, &namespace, "spec.manifestsFrom").await?,
+        None => Vec::new(),
+    };
     let command = fc
         .spec
         .to_command(id, issued_at, manifests)
         .map_err(|e| Refusal::spec("InvalidSpec", e.to_string()))?;
     let tenancy = tenancy(ctx, &namespace).await?;
-    let asked = selection(&fc.spec.clusters, "spec.clusters").map_err(|m| Refusal::spec("InvalidSelector", m))?;
-    let all = ctx.registry.members();
-    for name in asked.names.iter().filter(|n| !n.contains('*')) {
-        if all.iter().any(|m| &m.name == name && ctx.overlay(m).1) {
-            return Err(Refusal::spec(
-                "Cordoned",
-                format!("spec.clusters.names: cluster {name} is cordoned (its FleetCluster has spec.cordoned: true)"),
-            ));
-        }
-    }
-    let open: Vec<Arc<Member>> = all.into_iter().filter(|m| !ctx.overlay(m).1).collect();
-    let members = asked
-        .select_from(&open, |m| ctx.overlay(m).0)
-        .map_err(|e| Refusal::spec(e.reason(), format!("spec.clusters: {e}")))?;
-    if let Some(scope) = &tenancy.scope {
-        let outside: Vec<&Arc<Member>> = members
-            .iter()
-            .filter(|m| !scope.matches_with(&m.name, &ctx.overlay(m).0))
-            .collect();
-        if !outside.is_empty() {
-            let names: Vec<&str> = outside.iter().map(|m| m.name.as_str()).collect();
-            let message = format!(
-                "namespace {namespace} may not target cluster(s) {} ({} allows only {}); nothing was sent",
-                muster_core::report::render::names(&names.iter().map(|s| (*s).to_string()).collect::<Vec<_>>(), 10),
-                tenancy.origin,
-                scope_text(scope)
-            );
+    let members = match select(ctx, &fc.spec.clusters, &tenancy, &namespace) {
+        Ok(m) => m,
+        Err(Selected::Refused(r)) => return Err(*r),
+        Err(Selected::OutOfScope {
+            members,
+            outside,
+            message,
+        }) => {
             let results = members
                 .iter()
                 .map(|m| {
-                    let why = if names.contains(&m.name.as_str()) {
+                    let why = if outside.contains(&m.name) {
                         format!("cluster {}: not allowed for namespace {namespace} by {}", m.name, tenancy.origin)
                     } else {
                         format!("cluster {}: not run, because the command targets clusters outside namespace {namespace}'s scope", m.name)
@@ -281,7 +271,7 @@ pub async fn admit(
                 results,
             });
         }
-    }
+    };
     let fanout = engine(ctx, fc, &tenancy, Hooks::default());
     if let Err(r) = fanout.check(&command, &members) {
         let first = r.violations.first().map(ToString::to_string).unwrap_or_default();
@@ -299,6 +289,67 @@ pub async fn admit(
         fanout,
         tenancy,
     })
+}
+
+/// Why [`select`] chose no clusters.
+pub enum Selected {
+    /// The selection itself is wrong (names the field) or names a cordoned cluster.
+    Refused(Box<Refusal>),
+    /// Clusters outside the namespace's scope were selected: nothing may be sent.
+    OutOfScope {
+        members: Vec<Arc<Member>>,
+        outside: Vec<String>,
+        message: String,
+    },
+}
+
+/// The members a selection of `namespace` picks: cordoned ones left out (a cordoned one
+/// named outright is refused), every one inside the namespace's scope.
+///
+/// # Errors
+/// [`Selected`]: why nothing may be sent.
+pub fn select(
+    ctx: &Context,
+    clusters: &ClusterSelection,
+    tenancy: &Tenancy,
+    namespace: &str,
+) -> Result<Vec<Arc<Member>>, Selected> {
+    let asked = selection(clusters, "spec.clusters")
+        .map_err(|m| Selected::Refused(Box::new(Refusal::spec("InvalidSelector", m))))?;
+    let all = ctx.registry.members();
+    for name in asked.names.iter().filter(|n| !n.contains('*')) {
+        if all.iter().any(|m| &m.name == name && ctx.overlay(m).1) {
+            return Err(Selected::Refused(Box::new(Refusal::spec(
+                "Cordoned",
+                format!("spec.clusters.names: cluster {name} is cordoned (its FleetCluster has spec.cordoned: true)"),
+            ))));
+        }
+    }
+    let open: Vec<Arc<Member>> = all.into_iter().filter(|m| !ctx.overlay(m).1).collect();
+    let members = asked
+        .select_from(&open, |m| ctx.overlay(m).0)
+        .map_err(|e| Selected::Refused(Box::new(Refusal::spec(e.reason(), format!("spec.clusters: {e}")))))?;
+    if let Some(scope) = &tenancy.scope {
+        let outside: Vec<String> = members
+            .iter()
+            .filter(|m| !scope.matches_with(&m.name, &ctx.overlay(m).0))
+            .map(|m| m.name.clone())
+            .collect();
+        if !outside.is_empty() {
+            let message = format!(
+                "namespace {namespace} may not target cluster(s) {} ({} allows only {}); nothing was sent",
+                muster_core::report::render::names(&outside, 10),
+                tenancy.origin,
+                scope_text(scope)
+            );
+            return Err(Selected::OutOfScope {
+                members,
+                outside,
+                message,
+            });
+        }
+    }
+    Ok(members)
 }
 
 fn scope_text(s: &Selection) -> String {

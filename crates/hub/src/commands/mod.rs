@@ -243,7 +243,7 @@ async fn start(ctx: &Arc<Context>, fc: Arc<FleetCommand>) -> Result<Action, Erro
     let origin = origin(&fc);
     event(
         ctx,
-        &fc,
+        fc.as_ref(),
         EventType::Normal,
         "Started",
         format!(

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube::Resource as _;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use muster_core::command::{Action, Command};
@@ -146,8 +145,14 @@ pub async fn claim(ctx: &Context, fc: &FleetCommand, status: &FleetCommandStatus
     }
 }
 
-/// Publish an Event on a FleetCommand (failures are logged, not fatal).
-pub async fn event(ctx: &Context, fc: &FleetCommand, type_: EventType, reason: &str, note: String) {
+/// Publish an Event on one of the hub's objects (failures are logged, not fatal).
+pub async fn event<K: kube::Resource<DynamicType = ()>>(
+    ctx: &Context,
+    fc: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.into(),
@@ -156,7 +161,7 @@ pub async fn event(ctx: &Context, fc: &FleetCommand, type_: EventType, reason: &
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &fc.object_ref(&())).await {
-        warn!(error = %e, reason, "publishing a FleetCommand Event failed");
+        warn!(error = %e, reason, kind = %K::kind(&()), "publishing an Event failed");
     }
 }
 
@@ -373,7 +378,7 @@ impl Run {
                 let list = render::names(&now_drifted.iter().cloned().collect::<Vec<_>>(), 10);
                 event(
                     ctx,
-                    &self.fc,
+                    self.fc.as_ref(),
                     EventType::Warning,
                     "DriftDetected",
                     format!("{} cluster(s) differ from the baseline: {list}", now_drifted.len()),
@@ -382,7 +387,7 @@ impl Run {
             } else if changed && now_drifted.is_empty() {
                 event(
                     ctx,
-                    &self.fc,
+                    self.fc.as_ref(),
                     EventType::Normal,
                     "DriftResolved",
                     "every cluster agrees with the baseline again".into(),
@@ -435,7 +440,14 @@ impl Run {
         } else {
             EventType::Warning
         };
-        event(ctx, &self.fc, type_, "Completed", format!("{phase:?}: {summary}")).await;
+        event(
+            ctx,
+            self.fc.as_ref(),
+            type_,
+            "Completed",
+            format!("{phase:?}: {summary}"),
+        )
+        .await;
         if audit::audited(command) {
             audit(
                 ctx,

@@ -163,7 +163,7 @@ pub struct FleetCommandSpec {
     pub ttl_seconds_after_finished: Option<u64>,
 }
 
-fn preserved_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn preserved_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
         "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod command;
 pub mod policy;
+pub mod rollout;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt as _;
@@ -12,6 +13,7 @@ use kube::CustomResourceExt as _;
 pub use cluster::{FleetCluster, FleetClusterSpec, FleetClusterStatus};
 pub use command::{FleetCommand, FleetCommandSpec, FleetCommandStatus, Phase};
 pub use policy::{FleetPolicy, FleetPolicySpec};
+pub use rollout::{FleetRollout, FleetRolloutSpec, FleetRolloutStatus, RolloutPhase};
 
 /// A status condition, as `metav1.Condition` (its own type so the schema is derived here).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -52,7 +54,12 @@ pub const GROUP: &str = "muster.dev";
 /// Every CRD the hub needs.
 #[must_use]
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![FleetCluster::crd(), FleetCommand::crd(), FleetPolicy::crd()]
+    vec![
+        FleetCluster::crd(),
+        FleetCommand::crd(),
+        FleetPolicy::crd(),
+        FleetRollout::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML file (what `manifests/crds/muster.dev.yaml` holds).

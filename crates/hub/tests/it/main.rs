@@ -1,5 +1,6 @@
 mod commands;
 mod manifests;
+mod rollouts;
 mod scale;
 mod serve;
 

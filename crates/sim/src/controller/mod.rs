@@ -44,6 +44,8 @@ pub struct Controller {
     writes: usize,
     /// Pods in the cluster, counted at the start of each pass.
     pods: i64,
+    /// When each workload's current generation was first seen (by uid), for the status lag.
+    generation_seen: HashMap<String, (i64, Instant)>,
 }
 
 impl Controller {
@@ -57,7 +59,40 @@ impl Controller {
             rng,
             writes: 0,
             pods: 0,
+            generation_seen: HashMap::new(),
         }
+    }
+
+    /// Whether a workload's controller holds off its new generation for now (the
+    /// `statusLagMs` fault); wakes again when the lag is over.
+    fn lagging(&mut self, obj: &Object) -> bool {
+        let lag = self.cluster.faults.borrow().status_lag_ms;
+        let generation = obj
+            .value
+            .pointer("/metadata/generation")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        let now = Instant::now();
+        let seen = self
+            .generation_seen
+            .entry(obj.uid().to_string())
+            .or_insert((generation, now));
+        if seen.0 != generation {
+            *seen = (generation, now);
+        }
+        let observed = obj
+            .value
+            .pointer("/status/observedGeneration")
+            .and_then(serde_json::Value::as_i64);
+        if lag == 0 || observed.is_none_or(|o| o >= generation) {
+            return false;
+        }
+        let due = seen.1 + Duration::from_millis(lag);
+        if now < due {
+            self.wake_at(due);
+            return true;
+        }
+        false
     }
 
     fn wake_at(&mut self, at: Instant) {

@@ -137,6 +137,9 @@ pub(super) fn deployments(ctl: &mut Controller) {
     let rs_gr = gr("apps", "replicasets");
     let d_gr = gr("apps", "deployments");
     for d in ctl.list(&d_gr) {
+        if ctl.lagging(&d) {
+            continue;
+        }
         let all_rs = ctl.list(&rs_gr);
         let owned: Vec<Object> = all_rs.into_iter().filter(|r| owned_by(r, uid(&d))).collect();
         let spec = &d.value["spec"];
@@ -495,6 +498,9 @@ pub(super) fn stateful_sets(ctl: &mut Controller) {
     let pod_gr = gr("", "pods");
     let nodes = nodes(ctl);
     for sts in ctl.list(&sts_gr) {
+        if ctl.lagging(&sts) {
+            continue;
+        }
         let spec = &sts.value["spec"];
         let desired = spec
             .get("replicas")
@@ -625,6 +631,9 @@ pub(super) fn daemon_sets(ctl: &mut Controller) {
     let pod_gr = gr("", "pods");
     let nodes = nodes(ctl);
     for ds in ctl.list(&ds_gr) {
+        if ctl.lagging(&ds) {
+            continue;
+        }
         let template = ds.value.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
         let pods: Vec<Object> = ctl.owned(&pod_gr, ds.namespace(), uid(&ds)).into_iter().collect();
