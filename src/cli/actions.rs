@@ -135,7 +135,7 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 }
 
 /// A duration of more than zero (`30s`, `500ms`, `2m`).
-fn positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = muster_core::duration::parse(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be more than 0".into());

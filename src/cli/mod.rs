@@ -9,6 +9,7 @@ mod hub;
 mod input;
 mod logging;
 mod render;
+mod rollout;
 mod serve;
 #[cfg(feature = "sim")]
 mod sim;
@@ -62,9 +63,12 @@ pub enum Command {
     Compare(Box<compare::CompareArgs>),
     /// Saved reports: `report diff OLD.json NEW.json`, `report get NS/NAME` (from the hub).
     Report(compare::ReportArgs),
-    /// Run the hub: FleetCommands, FleetClusters and FleetPolicies in a hub cluster, leader
-    /// election, health and metrics.
+    /// Run the hub: FleetCommands, FleetClusters, FleetPolicies and FleetRollouts in a hub
+    /// cluster, leader election, health and metrics.
     Serve(Box<serve::ServeArgs>),
+    /// Rollouts in waves run by the hub: apply, status, pause, resume, approve, abort, undo,
+    /// history.
+    Rollout(rollout::RolloutArgs),
     /// Start simulated Kubernetes clusters on 127.0.0.1 and write a kubeconfig for them.
     #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
@@ -108,6 +112,7 @@ pub fn main() -> ExitCode {
             Command::Compare(args) => compare::run(*args).await,
             Command::Report(args) => compare::report(args).await,
             Command::Serve(args) => serve::run(*args).await,
+            Command::Rollout(args) => rollout::run(args).await,
             #[cfg(feature = "sim")]
             Command::Sim(args) => sim::run(args).await,
             Command::Completion { shell } => {

@@ -15,13 +15,13 @@ use muster_testkit::hub::{HUB_NAMESPACE, SimHub, create_namespace};
 use muster_testkit::{APP_YAML, eventually};
 
 /// A `muster serve` process; killed (SIGKILL) when dropped.
-struct Serve {
+pub struct Serve {
     child: Child,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(sim: &SimHub, identity: &str, dir: &Path) -> Self {
+    pub fn start(sim: &SimHub, identity: &str, dir: &Path) -> Self {
         let log = dir.join(format!("{identity}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_muster"))
             .args([
@@ -59,12 +59,12 @@ impl Serve {
     }
 
     /// SIGKILL: no shutdown, no Lease released.
-    fn kill9(&mut self) {
+    pub fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -317,7 +317,7 @@ async fn when_the_leader_dies_the_standby_finishes_the_work() {
     );
 }
 
-fn muster(args: &[&str], home: &Path) -> std::process::Output {
+pub fn muster(args: &[&str], home: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_muster"))
         .args(args)
         .env("HOME", home)

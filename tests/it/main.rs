@@ -6,4 +6,5 @@ mod cli_fanout;
 mod demo;
 mod hostile;
 mod hub;
+mod rollout;
 mod support;

@@ -58,6 +58,7 @@ pub struct FleetRolloutSpec {
 /// How the change moves through the fleet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct Strategy {
     /// In order; empty: one canary cluster, then 10%, then 50%, then the rest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,6 +86,7 @@ pub struct Strategy {
 /// whether a person approves it first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct Wave {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

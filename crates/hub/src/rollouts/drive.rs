@@ -968,6 +968,18 @@ impl Drive {
             if phase == RolloutPhase::Succeeded {
                 s.stable_revision = Some(number);
             }
+            if phase == RolloutPhase::RolledBack && s.stable_revision == Some(number) {
+                // NB: undone after it completed: what the clusters went back to is stable.
+                let mut back: BTreeMap<u32, usize> = BTreeMap::new();
+                for e in self.ledger.clusters.values().filter(|e| e.state == State::RolledBack) {
+                    *back.entry(e.previous).or_default() += 1;
+                }
+                s.stable_revision = back
+                    .into_iter()
+                    .max_by_key(|(_, n)| *n)
+                    .map(|(r, _)| r)
+                    .filter(|r| *r != 0);
+            }
         } else {
             s.finish_time = None;
         }

@@ -5,6 +5,7 @@
 //! over resumes the revision from its ledger; a new revision starts from the last one's
 //! ledger, so each cluster knows what a rollback restores.
 
+pub mod control;
 pub mod drive;
 pub mod gate;
 pub mod ledger;
