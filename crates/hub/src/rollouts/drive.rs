@@ -25,14 +25,14 @@ use super::ledger::{self, Entry, Ledger, State};
 use super::ops::{On, StepError};
 use super::plan::{self, wave_name};
 use super::revision::{self, Revision, target_of};
+use super::summary::{in_rollback, summarize};
 use super::{ABORT_ANNOTATION, APPROVE_ANNOTATION, UNDO_ANNOTATION};
 use crate::commands::run::event;
 use crate::commands::status::set_condition;
 use crate::context::Context;
 use crate::crd::Condition;
 use crate::crd::rollout::{
-    ClusterState, FleetRollout, FleetRolloutSpec, FleetRolloutStatus, MAX_LISTED, OnFailure, RolloutPhase, Unreachable,
-    Wave, WaveStatus,
+    FleetRollout, FleetRolloutSpec, FleetRolloutStatus, OnFailure, RolloutPhase, Unreachable, Wave,
 };
 use crate::store::{FIELD_MANAGER, Store};
 
@@ -49,7 +49,7 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
@@ -484,7 +484,7 @@ impl Drive {
         self.ledger.rollback = true;
         self.ledger.rollback_reason = why.to_string();
         self.mark_reached();
-        let reached = self.ledger.clusters.values().filter(|e| Self::was_reached(e)).count();
+        let reached = self.ledger.clusters.values().filter(|e| in_rollback(e)).count();
         event(
             &self.ctx,
             self.fr.as_ref(),
@@ -906,12 +906,6 @@ impl Drive {
         s.observed_generation = self.fr.metadata.generation;
         s.runner = Some(self.ctx.config.identity.clone());
         let number = self.revision.number;
-        s.updated = self
-            .ledger
-            .clusters
-            .values()
-            .filter(|e| e.state == State::Passed && e.revision == number)
-            .count() as u64;
         let current = self.current();
         let n = self.waves.len();
         s.current_wave = current.map_or(n as u32, |w| w + 1);
@@ -919,46 +913,11 @@ impl Drive {
             Some(w) => format!("{}/{n} ({})", w + 1, wave_name(self.wave(w), w as usize)),
             None => format!("{n}/{n}"),
         };
-        s.waves = (0..n as u32)
-            .map(|w| {
-                let mark = self.ledger.waves.get(w as usize).cloned().unwrap_or_default();
-                WaveStatus {
-                    name: wave_name(self.wave(w), w as usize),
-                    clusters: self.in_wave(w).count() as u64,
-                    updated: self
-                        .in_wave(w)
-                        .filter(|(_, e)| e.revision == number && e.applied.is_some())
-                        .count() as u64,
-                    passed: self.count(w, &[State::Passed]) as u64,
-                    failed: self.count(w, &[State::Failed, State::RollbackFailed]) as u64,
-                    deferred: self.count(w, &[State::Deferred, State::Skipped]) as u64,
-                    started: mark.started.map(rfc3339),
-                    finished: mark.finished.map(rfc3339),
-                }
-            })
-            .collect();
-        let desired = if self.ledger.rollback {
-            State::RolledBack
-        } else {
-            State::Passed
-        };
-        let mut off: Vec<(&String, &Entry)> = self
-            .ledger
-            .clusters
-            .iter()
-            .filter(|(_, e)| e.state != desired && (!self.ledger.rollback || Self::was_reached(e)))
-            .collect();
-        off.sort_by_key(|(n, e)| (std::cmp::Reverse(e.state == State::Failed), e.wave, (*n).clone()));
-        s.not_ready = off
-            .iter()
-            .take(MAX_LISTED)
-            .map(|(n, e)| ClusterState {
-                cluster: (*n).clone(),
-                state: e.state.as_str().into(),
-                message: e.message.chars().take(300).collect(),
-            })
-            .collect();
-        s.not_ready_more = off.len().saturating_sub(MAX_LISTED) as u64;
+        let sum = summarize(&self.ledger, &self.waves, number);
+        s.updated = sum.updated;
+        s.waves = sum.waves;
+        s.not_ready = sum.not_ready;
+        s.not_ready_more = sum.not_ready_more;
         let started = self.ledger.waves.first().and_then(|m| m.started).map(rfc3339);
         s.start_time = started.or(s.start_time);
         if phase.is_settled() {
@@ -1005,10 +964,6 @@ impl Drive {
         );
         self.status = s.clone();
         s
-    }
-
-    fn was_reached(e: &Entry) -> bool {
-        matches!(e.state, State::RollingBack | State::RolledBack | State::RollbackFailed)
     }
 
     async fn write_status(&self, status: &FleetRolloutStatus) {

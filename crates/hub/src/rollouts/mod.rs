@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod ops;
 pub mod plan;
 pub mod revision;
+pub mod summary;
 
 use std::collections::HashMap;
 use std::sync::Arc;

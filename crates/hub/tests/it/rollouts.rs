@@ -193,14 +193,46 @@ async fn a_broken_canary_rolls_back_and_later_waves_are_never_touched() {
     kubectl.ok_stdin(&["apply", "-f", "-"], &rollout_yaml("web", "nginx:1.0", strategy));
     let api: Api<FleetRollout> = Api::namespaced(sim.client.clone(), "team-a");
     phase(&api, "web", RolloutPhase::Succeeded, Duration::from_secs(60)).await;
+    // Revision 2 also brings two ConfigMaps: one new, one the canary already had (made by
+    // someone else). A rollback deletes only the one the rollout created.
+    let canary = sim.members[0].clone();
+    let cms = |c: kube::Client| Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c, "shop");
+    let theirs: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "theirs"}, "data": {"a": "1"}})).unwrap();
+    cms(sim.member_client(&canary).await)
+        .create(&kube::api::PostParams::default(), &theirs)
+        .await
+        .unwrap();
     let before = writes(&sim);
-    kubectl.ok_stdin(&["apply", "-f", "-"], &rollout_yaml("web", "nginx:broken", strategy));
+    let broken = rollout_yaml("web", "nginx:broken", strategy).replace(
+        "  strategy:\n",
+        "  - {apiVersion: v1, kind: ConfigMap, metadata: {name: added}, data: {b: '2'}}\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: theirs}, data: {a: '1'}}\n  strategy:\n",
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &broken);
     let fr = phase_at(&api, "web", 2, RolloutPhase::RolledBack, Duration::from_secs(90)).await;
     let s = fr.status.unwrap();
     assert_eq!(s.revision, 2);
     assert_eq!(s.stable_revision, Some(1));
-    let canary = &sim.members[0];
+    let canary = &canary;
     assert_eq!(image_on(&sim, canary).await.as_deref(), Some("nginx:1.0"), "restored");
+    let on_canary = cms(sim.member_client(canary).await);
+    assert!(
+        on_canary.get_opt("added").await.unwrap().is_none(),
+        "what revision 2 created is gone"
+    );
+    assert!(
+        on_canary.get_opt("theirs").await.unwrap().is_some(),
+        "what it did not create stays"
+    );
+    for m in &sim.members[1..] {
+        assert!(
+            cms(sim.member_client(m).await)
+                .get_opt("added")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
     let after = writes(&sim);
     for m in &sim.members[1..] {
         assert_eq!(after[m], before[m], "{m} is in a later wave: nothing was written to it");
