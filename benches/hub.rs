@@ -2,6 +2,10 @@
 //!
 //! - a FleetCommand `get` over 1,000 members, from create to Succeeded, against the CLI's
 //!   local fan-out of the same command run side by side (target: at most 1.5x + 1 s);
+//! - a FleetRollout in 3 waves (1 cluster, 10%, the rest; soak 0) of a Deployment over the
+//!   1,000 members, from create to Succeeded (every cluster's gates passed), and the hub's
+//!   RSS after it, against the CLI's plain `apply` of the same Deployment run side by side
+//!   (target: at most 30 s);
 //! - the hub with 1,000 and with 10,000 members: time to register every member at start
 //!   (every FleetCluster created with a Healthy status), RSS, idle CPU, and FleetCluster
 //!   status writes per probe cycle when no health changes (target 0).
@@ -263,6 +267,62 @@ async fn hub_get(p: &Prepared, round: usize) -> Duration {
     }
 }
 
+/// A Deployment `name` of one replica.
+fn deployment(name: &str) -> serde_json::Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "nginx:1.0"}]}}}})
+}
+
+/// The CLI's plain apply of a Deployment to every member.
+fn local_apply(p: &Prepared) -> Duration {
+    let file = p.sim.dir.path().join("base.json");
+    std::fs::write(&file, deployment("base-web").to_string()).unwrap();
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["apply", "--yes", "-f"])
+        .arg(&file)
+        .arg("--kubeconfig")
+        .arg(&p.members_kubeconfig)
+        .env("RUST_LOG", "error")
+        .env("HOME", p.sim.dir.path())
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success(), "local apply failed: {out}");
+    t.elapsed()
+}
+
+/// A FleetRollout of a Deployment in 3 waves, from create to Succeeded.
+async fn hub_rollout(p: &Prepared) -> Duration {
+    use muster_hub::crd::{FleetRollout, RolloutPhase};
+    let api: Api<FleetRollout> = Api::namespaced(p.client.clone(), TEAM);
+    let fr = json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetRollout",
+        "metadata": {"name": "roll", "namespace": TEAM},
+        "spec": {"namespace": "default", "resources": [deployment("roll-web")],
+            "strategy": {"waves": [{"name": "canary", "count": 1}, {"name": "ten", "percent": 10}, {"name": "rest"}]}}});
+    let t = Instant::now();
+    api.patch("roll", &PatchParams::apply("bench"), &Patch::Apply(fr))
+        .await
+        .unwrap();
+    loop {
+        if let Ok(fr) = api.get("roll").await
+            && let Some(s) = fr.status
+        {
+            if s.phase == RolloutPhase::Succeeded {
+                assert_eq!(s.updated as usize, p.members, "{s:?}");
+                return t.elapsed();
+            }
+            assert!(
+                !s.phase.is_settled() && t.elapsed() < Duration::from_secs(600),
+                "the rollout did not succeed: {s:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -312,6 +372,17 @@ fn main() {
             if h <= target { "met" } else { "MISSED" }
         );
         println!("  rounds: local {local:?}, hub {hub:?}");
+        let apply = local_apply(&p);
+        let rollout = hub_rollout(&p).await;
+        println!(
+            "rollout over 1000 members in 3 waves (1, 10%, rest; soak 0), create->Succeeded: {:.2}s (target <= 30s: {}); the CLI's plain apply of the same Deployment: {:.2}s ({:.1}x); hub RSS after {:.1} MiB (peak {:.1})",
+            rollout.as_secs_f64(),
+            if rollout <= Duration::from_secs(30) { "met" } else { "MISSED" },
+            apply.as_secs_f64(),
+            rollout.as_secs_f64() / apply.as_secs_f64(),
+            status_kib(s.child.id(), "VmRSS:") as f64 / 1024.0,
+            status_kib(s.child.id(), "VmHWM:") as f64 / 1024.0,
+        );
         drop(s);
         drop(p);
         let p = prepare(big).await;
