@@ -281,6 +281,82 @@ pub async fn run(args: DemoArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
+/// A rollout through the hub: a canary that fails its gate and is rolled back, then a good
+/// revision that goes out in waves.
+async fn rollout_part(fleet: &Fleet, client: &kube::Client, demo: &Demo) -> Result<(), CliError> {
+    use muster_hub::crd::rollout::{FleetRolloutSpec, RolloutPhase, Strategy};
+    use muster_hub::rollouts::control::Control;
+
+    let control = Control::new(client, PLATFORM, "api");
+    // NB: the throttled cluster recovers; the unreachable one stays down and is skipped.
+    fleet.clusters()[THROTTLED].set_faults(Faults::default())?;
+    let spec = |image: &str| -> Result<FleetRolloutSpec, CliError> {
+        let strategy: Strategy = serde_json::from_value(serde_json::json!({
+            "onFailure": "Rollback", "progressDeadlineSeconds": 60, "unreachable": "Skip",
+            "waves": [{"name": "canary", "count": 1}, {"name": "quarter", "percent": 25}, {"name": "rest"}]}))?;
+        Ok(FleetRolloutSpec {
+            resources: vec![
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "api"}},
+                    "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": image}]}}}}),
+            ],
+            namespace: Some(SHOP.into()),
+            strategy,
+            ..FleetRolloutSpec::default()
+        })
+    };
+    let settle = |revision: u32| {
+        let control = &control;
+        async move {
+            control
+                .acknowledged(Duration::from_secs(90), |s| {
+                    s.revision == revision && s.phase.is_settled()
+                })
+                .await
+        }
+    };
+    for (revision, image, what) in [
+        (
+            1,
+            "api:2.0-broken",
+            "revision 1: a canary that crash-loops fails its gate; the canary is rolled back, later waves never see it",
+        ),
+        (
+            2,
+            "api:2.1",
+            "revision 2: a good image goes out in waves (1 canary, 25%, the rest)",
+        ),
+    ] {
+        demo.caption(
+            &format!("A FleetRollout, {what}"),
+            &format!("muster rollout apply -f api.yaml --strategy waves.yaml --hub  # image {image}"),
+        );
+        control.apply(&spec(image)?).await?;
+        if !settle(revision).await? {
+            return Err(format!("the demo rollout's revision {revision} did not settle in 90s").into());
+        }
+        let s = control.get().await?.status.unwrap_or_default();
+        print!("{}", super::rollout::render(&format!("{PLATFORM}/api"), &s));
+        let want = if revision == 1 {
+            RolloutPhase::RolledBack
+        } else {
+            RolloutPhase::Succeeded
+        };
+        if s.phase != want {
+            return Err(format!(
+                "the demo rollout's revision {revision} ended {:?}, not {want:?}",
+                s.phase
+            )
+            .into());
+        }
+    }
+    demo.caption("The rollout's history", "muster rollout history api --hub");
+    for r in control.history().await? {
+        println!("  revision {}  {}  {}", r.number, r.hash, r.created);
+    }
+    Ok(())
+}
+
 /// The namespace of the demo's FleetCommand.
 const PLATFORM: &str = "platform";
 
@@ -387,8 +463,9 @@ async fn hub_part(fleet: &Fleet, out: &std::path::Path, demo: &Demo) -> Result<(
     let json = muster_hub::remote::report_json(&client, &done, None).await?;
     let report: Report = serde_json::from_str(&json)?;
     print!("{}", report_render::report(&report, Format::Terminal, use_color())?);
+    rollout_part(fleet, &client, demo).await?;
     println!(
-        "\nThe hub stops with the demo; against a running hub, kubectl shows the same: kubectl get fleetclusters,fleetcommands -A (the demo hub's kubeconfig: {})",
+        "\nThe hub stops with the demo; against a running hub, kubectl shows the same: kubectl get fleetclusters,fleetcommands,fleetrollouts -A (the demo hub's kubeconfig: {})",
         hub_kubeconfig.display()
     );
     stop.cancel();

@@ -180,7 +180,7 @@ async fn apply(client: &kube::Client, namespace: &str, a: ApplyArgs) -> Result<u
 
 /// The status as lines: the header, the waves, the clusters not in the desired state.
 #[must_use]
-pub fn render(key: &str, s: &FleetRolloutStatus) -> String {
+pub(crate) fn render(key: &str, s: &FleetRolloutStatus) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(
@@ -204,7 +204,9 @@ pub fn render(key: &str, s: &FleetRolloutStatus) -> String {
         for w in &s.waves {
             let state = match (&w.started, &w.finished) {
                 (_, Some(_)) => "done",
+                (Some(_), None) if s.phase.is_settled() => "stopped",
                 (Some(_), None) => "running",
+                (None, None) if s.phase.is_settled() => "-",
                 (None, None) => "waiting",
             };
             let _ = writeln!(

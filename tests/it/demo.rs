@@ -95,7 +95,7 @@ fn demo_runs_and_writes_reports() {
 }
 
 #[test]
-fn demo_with_the_hub_runs_a_fleet_command_through_muster_serve() {
+fn demo_with_the_hub_runs_a_fleet_command_and_a_rollout_through_muster_serve() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_muster"))
         .args(["demo", "--hub", "--out"])
@@ -118,6 +118,12 @@ fn demo_with_the_hub_runs_a_fleet_command_through_muster_serve() {
         "owned by the FleetCommand",
         "$ muster report get platform/web-prod",
         "4 differ (4 variants)",
+        "revision 1 (1d086cbc0c9e7115) RolledBack",
+        "failed in canary (maxFailures 0); demo-000: deployment.apps/api: pod api-",
+        "CrashLoopBackOff",
+        "revision 2 (9a6e618d26870d43) Succeeded, wave 3/3, 23/24 cluster(s) updated",
+        "demo-022                 Skipped",
+        "revision 2  9a6e618d26870d43",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
     }

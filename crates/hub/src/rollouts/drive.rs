@@ -40,6 +40,9 @@ use crate::store::{FIELD_MANAGER, Store};
 const TICK: Duration = Duration::from_millis(200);
 /// How often one cluster's gates are read while it is verified or soaks.
 const GATE_POLL: Duration = Duration::from_millis(500);
+/// How long a cluster whose write failed transiently (429, 5xx, a timeout) waits before
+/// it is tried again.
+const RETRY: Duration = Duration::from_secs(2);
 /// How often the rollout object is read for pause, approval, undo and abort.
 const REFRESH: Duration = Duration::from_millis(300);
 /// The default per-cluster progress deadline.
@@ -356,6 +359,12 @@ impl Drive {
         let number = self.revision.number;
         let strategy_unreachable = self.spec.strategy.unreachable;
         let rolling = self.ledger.rollback;
+        let wave_finished = self
+            .ledger
+            .clusters
+            .get(cluster)
+            .and_then(|e| self.ledger.waves.get(e.wave as usize))
+            .is_some_and(|m| m.finished.is_some());
         let Some(e) = self.ledger.clusters.get_mut(cluster) else {
             return false;
         };
@@ -389,6 +398,15 @@ impl Drive {
                 // Block: it stays in its wave and is tried again.
                 e.state = State::Pending;
                 e.message = format!("unreachable (the wave waits): {}", err.message);
+            }
+            Done::Applied(Err(err)) if err.transient && e.first_try.is_none_or(|t| now - t <= deadline) => {
+                // NB: tried again after RETRY; a wave already finished keeps it deferred.
+                e.state = if wave_finished { State::Deferred } else { State::Pending };
+                e.message = format!("retrying: {}", err.message);
+            }
+            Done::Applied(Err(err)) if err.transient => {
+                e.state = State::Failed;
+                e.message = format!("ProgressDeadlineExceeded: the apply kept failing: {}", err.message);
             }
             Done::Applied(Err(err)) => {
                 e.state = State::Failed;
@@ -446,8 +464,10 @@ impl Drive {
                 e.passed = None;
                 e.message = "previous revision restored; verifying".into();
             }
-            Done::Reverted(Err(err)) if err.unreachable => {
-                e.message = format!("rollback waits for the cluster: {}", err.message);
+            Done::Reverted(Err(err))
+                if (err.unreachable || err.transient) && e.first_try.is_none_or(|t| now - t <= deadline) =>
+            {
+                e.message = format!("retrying: rollback waits for the cluster: {}", err.message);
             }
             Done::Reverted(Err(err)) => {
                 e.state = State::RollbackFailed;
@@ -513,7 +533,7 @@ impl Drive {
         let now = now_ms();
         let due = |c: &str| !busy.contains(c) && checked.get(c).is_none_or(|t| t.elapsed() >= GATE_POLL);
         if self.ledger.rollback {
-            return self.rollback_work(busy, &due);
+            return self.rollback_work(busy, checked, &due);
         }
         let mut out = Vec::new();
         // Verify what was applied, and what soaks in a wave not finished yet.
@@ -544,8 +564,13 @@ impl Drive {
                 match self.spec.strategy.on_failure {
                     OnFailure::Continue => {}
                     OnFailure::Rollback => {
+                        let first = self
+                            .in_wave(w)
+                            .find(|(_, e)| e.state == State::Failed)
+                            .map(|(n, e)| format!("; {n}: {}", e.message.chars().take(300).collect::<String>()))
+                            .unwrap_or_default();
                         let why = format!(
-                            "{failed} cluster(s) failed in {} (maxFailures {})",
+                            "{failed} cluster(s) failed in {} (maxFailures {}){first}",
                             wave_name(self.wave(w), w as usize),
                             budget
                         );
@@ -596,7 +621,7 @@ impl Drive {
                 room = room.min(self.limit(w).saturating_sub(in_flight));
                 let pending: Vec<String> = self
                     .in_wave(w)
-                    .filter(|(n, e)| e.state == State::Pending && !busy.contains(*n))
+                    .filter(|(n, e)| e.state == State::Pending && !busy.contains(*n) && retry_due(checked, n, e))
                     .map(|(n, _)| n.clone())
                     .collect();
                 for name in pending {
@@ -653,7 +678,7 @@ impl Drive {
                     .ledger
                     .clusters
                     .iter()
-                    .filter(|(n, e)| e.state == State::Deferred && !busy.contains(*n))
+                    .filter(|(n, e)| e.state == State::Deferred && !busy.contains(*n) && retry_due(checked, n, e))
                     .map(|(n, _)| n.clone())
                     .collect();
                 for name in deferred {
@@ -678,6 +703,7 @@ impl Drive {
             if let Some(e) = self.ledger.clusters.get_mut(&name) {
                 e.state = State::Applying;
                 e.message = "applying".into();
+                e.first_try.get_or_insert(now);
             }
             out.push((name, Kind::Apply));
         }
@@ -752,10 +778,16 @@ impl Drive {
             e.state = State::RollingBack;
             e.revision = number;
             e.message = "waiting to roll back".into();
+            e.first_try = None;
         }
     }
 
-    fn rollback_work(&mut self, busy: &HashSet<String>, due: &dyn Fn(&str) -> bool) -> Vec<(String, Kind)> {
+    fn rollback_work(
+        &mut self,
+        busy: &HashSet<String>,
+        checked: &HashMap<String, Instant>,
+        due: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, Kind)> {
         self.mark_reached();
         let number = self.revision.number;
         let mut out = Vec::new();
@@ -784,11 +816,16 @@ impl Drive {
         let mut room = self
             .limit(top)
             .saturating_sub(waiting.iter().filter(|(w, n)| *w == top && busy.contains(n)).count());
+        let now = now_ms();
         for (w, n) in waiting {
             if w != top || busy.contains(&n) || room == 0 {
                 continue;
             }
-            if matches!(self.reachable(&n), Reach::Yes) {
+            let due = self.ledger.clusters.get(&n).is_some_and(|e| retry_due(checked, &n, e));
+            if due && matches!(self.reachable(&n), Reach::Yes) {
+                if let Some(e) = self.ledger.clusters.get_mut(&n) {
+                    e.first_try.get_or_insert(now);
+                }
                 out.push((n, Kind::Revert));
                 room -= 1;
             }
@@ -1005,6 +1042,13 @@ impl Drive {
         )
         .await;
     }
+}
+
+/// Whether a cluster whose last write failed (transiently, or unreachable) may be tried
+/// again: [`RETRY`] after its last attempt.
+fn retry_due(checked: &HashMap<String, Instant>, name: &str, e: &Entry) -> bool {
+    let failed_before = e.message.starts_with("retrying") || e.message.starts_with("unreachable");
+    !failed_before || checked.get(name).is_none_or(|t| t.elapsed() >= RETRY)
 }
 
 /// Whether a cluster can be reached now.

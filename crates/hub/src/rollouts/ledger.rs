@@ -75,6 +75,10 @@ pub struct Entry {
     /// Why it is not passed (the gate's or the apply's message).
     #[serde(rename = "m", default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// When its first apply (or restore) of this revision was tried (Unix ms): the
+    /// progress deadline of a cluster whose writes keep failing counts from here.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub first_try: Option<i64>,
     /// The generation of each workload its apply produced, as first observed (`kind/name=N`).
     #[serde(rename = "o", default, skip_serializing_if = "String::is_empty")]
     pub generations: String,
@@ -91,6 +95,7 @@ impl Entry {
             applied: None,
             passed: None,
             message: String::new(),
+            first_try: None,
             generations: String::new(),
         }
     }

@@ -23,13 +23,19 @@ use crate::crd::rollout::Gate;
 pub struct StepError {
     /// The member could not be reached (a deferrable failure).
     pub unreachable: bool,
+    /// It may work when tried again (throttled, timed out, a 5xx): retried until the
+    /// progress deadline.
+    pub transient: bool,
     pub message: String,
 }
 
 impl StepError {
     fn of(r: &ExecResult) -> Self {
+        let code = r.error.as_ref().and_then(|e| e.code);
         Self {
-            unreachable: matches!(r.status, Status::Unreachable | Status::TimedOut),
+            unreachable: r.status == Status::Unreachable,
+            transient: matches!(r.status, Status::Throttled | Status::TimedOut)
+                || code.is_some_and(|c| c == 429 || (500..600).contains(&c)),
             message: r
                 .error
                 .as_ref()
@@ -82,6 +88,7 @@ impl On {
         match ns {
             Some(n) => Namespace::parse(n).map_err(|e| StepError {
                 unreachable: false,
+                transient: false,
                 message: e.to_string(),
             }),
             None => Ok(self.namespace.clone()),
@@ -96,6 +103,7 @@ impl On {
         let mut c = self.command(Action::Get, "read");
         c.target = Some(target.parse::<Target>().map_err(|e| StepError {
             unreachable: false,
+            transient: false,
             message: e.to_string(),
         })?);
         c.namespace = Some(self.namespace_of(ns)?);
@@ -120,6 +128,7 @@ impl On {
         let mut c = self.command(Action::Get, "pods");
         c.target = Some("pods".parse::<Target>().map_err(|e| StepError {
             unreachable: false,
+            transient: false,
             message: e.to_string(),
         })?);
         c.namespace = Some(self.namespace_of(ns)?);
