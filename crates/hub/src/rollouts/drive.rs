@@ -56,6 +56,11 @@ pub(super) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
+/// Seconds from the spec as milliseconds (absent: 0; huge: saturated, never a panic).
+fn seconds_ms(s: Option<u64>) -> i64 {
+    i64::try_from(s.unwrap_or(0).saturating_mul(1000)).unwrap_or(i64::MAX / 2)
+}
+
 /// What a finished job tells the loop.
 enum Done {
     Applied(Result<usize, StepError>),
@@ -109,6 +114,11 @@ impl Drive {
             id: format!("{}-r{}", self.uid(), self.revision.number),
             namespace: self.namespace.clone(),
             cancel: cancel.clone(),
+            audit: self
+                .ctx
+                .audit
+                .clone()
+                .map(|log| (log, format!("FleetRollout {}", self.key))),
         })
     }
 
@@ -600,7 +610,7 @@ impl Drive {
                         return out;
                     }
                     let previous_done = w.checked_sub(1).and_then(|p| self.ledger.waves[p as usize].finished);
-                    let delay = i64::try_from(self.spec.strategy.wave_delay_seconds.unwrap_or(0) * 1000).unwrap_or(0);
+                    let delay = seconds_ms(self.spec.strategy.wave_delay_seconds);
                     if previous_done.is_some_and(|t| now < t + delay) {
                         return out;
                     }
@@ -644,7 +654,7 @@ impl Drive {
                     }
                 }
                 // The wave is finished when nothing is in flight and every passed cluster soaked.
-                let soak = i64::try_from(self.wave(w).soak_seconds.unwrap_or(0) * 1000).unwrap_or(0);
+                let soak = seconds_ms(self.wave(w).soak_seconds);
                 let open = self.count(w, &[State::Pending, State::Applying, State::Applied]);
                 let soaked = self
                     .in_wave(w)
@@ -1108,4 +1118,14 @@ pub fn describe(waves: &[Wave], plan: &[Vec<String>]) -> String {
         .map(|(i, p)| format!("{} {}", plan::wave_name(&waves[i.min(waves.len() - 1)], i), p.len()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_seconds_never_overflow() {
+        assert_eq!(super::seconds_ms(None), 0);
+        assert_eq!(super::seconds_ms(Some(2)), 2000);
+        assert!(super::seconds_ms(Some(u64::MAX)) > 0);
+    }
 }

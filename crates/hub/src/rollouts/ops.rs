@@ -54,6 +54,8 @@ pub struct On {
     /// The default namespace of the objects.
     pub namespace: Namespace,
     pub cancel: CancellationToken,
+    /// Where writes are recorded, and the rollout (`FleetRollout ns/name`) as their origin.
+    pub audit: Option<(Arc<muster_fleet::audit::AuditLog>, String)>,
 }
 
 impl On {

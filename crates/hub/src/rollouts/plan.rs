@@ -87,6 +87,25 @@ pub fn validate(strategy: &Strategy) -> Result<(), PlanError> {
             return Err(err(format!("{field}.sortBy"), format!("{l:?} is not a label key")));
         }
     }
+    for (i, g) in strategy.gates.iter().enumerate() {
+        let field = format!("spec.strategy.gates[{i}]");
+        let target: muster_core::command::Target = g
+            .object
+            .parse()
+            .map_err(|e: muster_core::command::TargetError| err(format!("{field}.object"), e.to_string()))?;
+        if target.name.is_none() || target.resource.contains(',') {
+            return Err(err(
+                format!("{field}.object"),
+                format!("{:?} must name one object, as kind.group/name", g.object),
+            ));
+        }
+        if g.path.trim().is_empty() || g.path.len() > 1024 {
+            return Err(err(
+                format!("{field}.path"),
+                "must be a path such as .status.phase".into(),
+            ));
+        }
+    }
     if let Some(m) = &strategy.max_in_flight {
         m.of(1).map_err(|why| err("spec.strategy.maxInFlight".into(), why))?;
     }
