@@ -69,13 +69,23 @@ pub async fn start(
     http_addr: SocketAddr,
     shutdown: &CancellationToken,
 ) -> Result<Hub, ServeError> {
-    match Api::<FleetCommand>::all(client.clone())
-        .list(&ListParams::default().limit(1))
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => return Err(ServeError::CrdsMissing(kube::Error::Api(e))),
-        Err(e) => return Err(ServeError::Hub(e)),
+    // NB: every kind the controllers watch; a hub upgraded without its new CRDs says so.
+    let probes = [
+        Api::<FleetCommand>::all(client.clone())
+            .list(&ListParams::default().limit(1))
+            .await
+            .map(|_| ()),
+        Api::<crate::crd::FleetRollout>::all(client.clone())
+            .list(&ListParams::default().limit(1))
+            .await
+            .map(|_| ()),
+    ];
+    for probe in probes {
+        match probe {
+            Ok(()) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Err(ServeError::CrdsMissing(kube::Error::Api(e))),
+            Err(e) => return Err(ServeError::Hub(e)),
+        }
     }
     let audit = match &config.audit_log {
         Some(p) => Some(Arc::new(AuditLog::open(p, format!("muster-hub/{}", config.identity))?)),

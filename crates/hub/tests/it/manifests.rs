@@ -25,6 +25,7 @@ fn the_manifests_install_with_kubectl_server_side() {
         "fleetclusters.muster.dev",
         "fleetcommands.muster.dev",
         "fleetpolicies.muster.dev",
+        "fleetrollouts.muster.dev",
     ] {
         eventually_sync(&format!("{crd} Established"), Duration::from_secs(10), || {
             kubectl
