@@ -317,7 +317,11 @@ impl Drive {
                 dirty = false;
                 last_flush = Instant::now();
             }
-            for (cluster, kind) in starts {
+            // NB: at most `concurrency` members are worked on at once (open connections and
+            // memory bounded whatever the wave's size); a cluster marked Applying but not
+            // started now is picked up on a later turn (reading back before it writes).
+            let free = self.ctx.config.settings.concurrency.max(1).saturating_sub(jobs.len());
+            for (cluster, kind) in starts.into_iter().take(free) {
                 if let Some(job) = self.job(&cluster, kind, &cancel).await {
                     busy.insert(cluster.clone());
                     jobs.spawn(async move { (cluster, kind, job.await) });
