@@ -638,25 +638,7 @@ impl Drive {
                     .filter(|(n, e)| e.state == State::Pending && !busy.contains(*n) && retry_due(checked, n, e))
                     .map(|(n, _)| n.clone())
                     .collect();
-                for name in pending {
-                    if room == 0 {
-                        break;
-                    }
-                    match self.reachable(&name) {
-                        Reach::Yes => {
-                            starts.push(name);
-                            room -= 1;
-                        }
-                        Reach::Gone => {
-                            self.set(&name, State::Failed, "the cluster left the registry");
-                        }
-                        Reach::No(why) => match self.spec.strategy.unreachable {
-                            Unreachable::Defer => self.set(&name, State::Deferred, &format!("deferred: {why}")),
-                            Unreachable::Skip => self.set(&name, State::Skipped, &format!("skipped: {why}")),
-                            Unreachable::Block => self.set(&name, State::Pending, &format!("the wave waits: {why}")),
-                        },
-                    }
-                }
+                self.take_reachable(pending, &mut room, &mut starts, true);
                 // The wave is finished when nothing is in flight and every passed cluster soaked.
                 let soak = seconds_ms(self.wave(w).soak_seconds);
                 let open = self.count(w, &[State::Pending, State::Applying, State::Applied]);
@@ -695,19 +677,7 @@ impl Drive {
                     .filter(|(n, e)| e.state == State::Deferred && !busy.contains(*n) && retry_due(checked, n, e))
                     .map(|(n, _)| n.clone())
                     .collect();
-                for name in deferred {
-                    if room == 0 {
-                        break;
-                    }
-                    match self.reachable(&name) {
-                        Reach::Yes => {
-                            starts.push(name);
-                            room -= 1;
-                        }
-                        Reach::Gone => self.set(&name, State::Failed, "the cluster left the registry"),
-                        Reach::No(_) => {}
-                    }
-                }
+                self.take_reachable(deferred, &mut room, &mut starts, false);
             }
         }
         for name in starts {
@@ -722,6 +692,36 @@ impl Drive {
             out.push((name, Kind::Apply));
         }
         out
+    }
+
+    /// Of `candidates`, those reachable now go to `starts` while there is `room`; one gone
+    /// from the registry fails; an unreachable one meets `spec.strategy.unreachable` when
+    /// `first_turn` (on a later turn it simply waits).
+    fn take_reachable(
+        &mut self,
+        candidates: Vec<String>,
+        room: &mut usize,
+        starts: &mut Vec<String>,
+        first_turn: bool,
+    ) {
+        for name in candidates {
+            if *room == 0 {
+                break;
+            }
+            match self.reachable(&name) {
+                Reach::Yes => {
+                    starts.push(name);
+                    *room -= 1;
+                }
+                Reach::Gone => self.set(&name, State::Failed, "the cluster left the registry"),
+                Reach::No(_) if !first_turn => {}
+                Reach::No(why) => match self.spec.strategy.unreachable {
+                    Unreachable::Defer => self.set(&name, State::Deferred, &format!("deferred: {why}")),
+                    Unreachable::Skip => self.set(&name, State::Skipped, &format!("skipped: {why}")),
+                    Unreachable::Block => self.set(&name, State::Pending, &format!("the wave waits: {why}")),
+                },
+            }
+        }
     }
 
     fn set(&mut self, cluster: &str, state: State, message: &str) {

@@ -72,27 +72,9 @@ fn writes(sim: &SimHub) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Wait for the rollout's phase.
+/// Wait for the rollout's phase (of whichever revision).
 pub async fn phase(api: &Api<FleetRollout>, name: &str, want: RolloutPhase, within: Duration) -> FleetRollout {
-    let mut last = None;
-    let r = tokio::time::timeout(within, async {
-        loop {
-            if let Ok(fr) = api.get(name).await {
-                if fr.status.as_ref().is_some_and(|s| s.phase == want) {
-                    return fr;
-                }
-                last = Some(fr);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    r.unwrap_or_else(|_| {
-        panic!(
-            "rollout {name} did not reach {want:?}; last: {:#?}",
-            last.and_then(|l| l.status)
-        )
-    })
+    wait_for(api, name, None, want, within).await
 }
 
 /// Wait for revision `revision` of the rollout to reach `want`.
@@ -103,6 +85,16 @@ pub async fn phase_at(
     want: RolloutPhase,
     within: Duration,
 ) -> FleetRollout {
+    wait_for(api, name, Some(revision), want, within).await
+}
+
+async fn wait_for(
+    api: &Api<FleetRollout>,
+    name: &str,
+    revision: Option<u32>,
+    want: RolloutPhase,
+    within: Duration,
+) -> FleetRollout {
     let mut last = None;
     let r = tokio::time::timeout(within, async {
         loop {
@@ -110,7 +102,7 @@ pub async fn phase_at(
                 if fr
                     .status
                     .as_ref()
-                    .is_some_and(|s| s.phase == want && s.revision == revision)
+                    .is_some_and(|s| s.phase == want && revision.is_none_or(|r| s.revision == r))
                 {
                     return fr;
                 }
@@ -122,7 +114,7 @@ pub async fn phase_at(
     .await;
     r.unwrap_or_else(|_| {
         panic!(
-            "rollout {name} revision {revision} did not reach {want:?}; last: {:#?}",
+            "rollout {name} revision {revision:?} did not reach {want:?}; last: {:#?}",
             last.and_then(|l| l.status)
         )
     })
