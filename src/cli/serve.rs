@@ -68,6 +68,38 @@ pub struct ServeArgs {
     /// `<redacted>`).
     #[arg(long, env = "MUSTER_FINGERPRINT_KEY")]
     pub fingerprint_key: Option<PathBuf>,
+    /// The MQTT bridge: commands down, results up (`mqtt://HOST:PORT`, `mqtts://HOST:PORT`).
+    #[arg(long, env = "MUSTER_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// The broker's CA (PEM), for mqtts://.
+    #[arg(long, requires = "mqtt_url")]
+    pub mqtt_ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for mqtts://.
+    #[arg(long, requires = "mqtt_client_key")]
+    pub mqtt_client_cert: Option<PathBuf>,
+    #[arg(long, requires = "mqtt_client_cert")]
+    pub mqtt_client_key: Option<PathBuf>,
+    #[arg(long, requires = "mqtt_url")]
+    pub mqtt_username: Option<String>,
+    /// A file holding the password (never on the command line, never logged).
+    #[arg(long, requires = "mqtt_username")]
+    pub mqtt_password_file: Option<PathBuf>,
+    /// The command topic (default `muster/<identity's hub name>/commands/down`).
+    #[arg(long, requires = "mqtt_url")]
+    pub mqtt_down_topic: Option<String>,
+    /// The result topic.
+    #[arg(long, requires = "mqtt_url", default_value = "wdd/RDMC/message/up")]
+    pub mqtt_up_topic: String,
+    /// The namespace of the bridge's FleetCommands (its FleetPolicy applies; default: the
+    /// hub's namespace).
+    #[arg(long, requires = "mqtt_url")]
+    pub mqtt_namespace: Option<String>,
+    /// The hub's name in MQTT client ids and the default command topic.
+    #[arg(long, default_value = "muster")]
+    pub mqtt_hub_name: String,
+    /// The longest a `logs` follow session runs.
+    #[arg(long, default_value = "10m", value_parser = positive)]
+    pub mqtt_follow_limit: Duration,
 }
 
 fn positive(s: &str) -> Result<Duration, String> {
@@ -135,6 +167,27 @@ pub async fn run(a: ServeArgs) -> Result<u8, CliError> {
     if let Some(p) = &a.fingerprint_key {
         let bytes = muster_fleet::files::fingerprint_key(p)?;
         config.secret_key = muster_core::report::normalize::SecretKey::new(&bytes);
+    }
+    if let Some(url) = &a.mqtt_url {
+        let namespace = a.mqtt_namespace.clone().unwrap_or_else(|| a.namespace.clone());
+        let mut m = muster_hub::mqtt::MqttConfig::new(url, &a.mqtt_hub_name, &namespace)?;
+        m.ca.clone_from(&a.mqtt_ca);
+        m.client_cert = a.mqtt_client_cert.clone().zip(a.mqtt_client_key.clone());
+        m.username.clone_from(&a.mqtt_username);
+        if let Some(p) = &a.mqtt_password_file {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("--mqtt-password-file {}: {e}", p.display()))?;
+            m.password = Some(muster_hub::mqtt::Secret(
+                text.trim_end_matches(['\n', '\r']).to_string(),
+            ));
+        }
+        if let Some(t) = &a.mqtt_down_topic {
+            m.down_topic.clone_from(t);
+        }
+        m.up_topic.clone_from(&a.mqtt_up_topic);
+        m.follow_limit = a.mqtt_follow_limit;
+        // NB: check the TLS files now: a bad path is a start-up error, not a retry loop.
+        m.options("check", true)?;
+        config.mqtt = Some(m);
     }
     let shutdown = CancellationToken::new();
     let hub = muster_hub::serve::start(client, config, a.metrics_addr, &shutdown).await?;

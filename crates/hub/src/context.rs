@@ -49,6 +49,8 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// The key for Secret fingerprints in reports.
     pub secret_key: Option<SecretKey>,
+    /// The MQTT bridge, when configured (run by the leader).
+    pub mqtt: Option<crate::mqtt::MqttConfig>,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             fleet: FleetConfig::default(),
             audit_log: None,
             secret_key: None,
+            mqtt: None,
         }
     }
 }

@@ -50,6 +50,14 @@ fn lead(ctx: &Arc<Context>) -> CancellationToken {
         }
     });
     tokio::spawn(crate::rollouts::run_controller(ctx.clone(), stop.clone()));
+    if let Some(cfg) = ctx.config.mqtt.clone() {
+        let (c, s) = (ctx.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::mqtt::bridge::run(c, Arc::new(cfg), s).await {
+                warn!(error = %e, "the MQTT bridge could not start");
+            }
+        });
+    }
     let (c, s) = (ctx.clone(), stop.clone());
     tokio::spawn(async move {
         c.state.controllers_running.store(true, Ordering::Relaxed);

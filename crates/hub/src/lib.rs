@@ -1,6 +1,7 @@
 //! muster-hub: `muster serve`, the central service. Custom resources in a hub cluster
 //! (FleetCluster, FleetCommand, FleetPolicy, FleetRollout) and their reconcilers, leader election on a
-//! Lease, reports stored in ConfigMaps, Events, and the health and metrics endpoints.
+//! Lease, reports stored in ConfigMaps, Events, the MQTT bridge, and the health and metrics
+//! endpoints.
 
 pub mod commands;
 pub mod context;
@@ -10,6 +11,7 @@ pub mod install;
 pub mod leader;
 pub mod members;
 pub mod metrics;
+pub mod mqtt;
 pub mod remote;
 pub mod rollouts;
 pub mod serve;

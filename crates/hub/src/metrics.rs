@@ -28,6 +28,7 @@ pub struct Metrics {
     limiter_wait: Histogram,
     commands: Family<Labels, Counter>,
     rollouts: Family<Labels, Counter>,
+    mqtt: Family<Labels, Counter>,
     members: Family<Labels, Gauge>,
     drifted: Family<Labels, Gauge>,
     leader: Gauge,
@@ -50,6 +51,7 @@ impl Default for Metrics {
         let limiter_wait = histogram();
         let commands = Family::<Labels, Counter>::default();
         let rollouts = Family::<Labels, Counter>::default();
+        let mqtt = Family::<Labels, Counter>::default();
         let members = Family::<Labels, Gauge>::default();
         let drifted = Family::<Labels, Gauge>::default();
         let leader = Gauge::default();
@@ -72,6 +74,11 @@ impl Default for Metrics {
         );
         registry.register("commands", "FleetCommand runs by action and outcome", commands.clone());
         registry.register("rollouts", "FleetRollout revisions settled, by phase", rollouts.clone());
+        registry.register(
+            "mqtt_messages",
+            "MQTT messages by direction (down, up) and outcome",
+            mqtt.clone(),
+        );
         registry.register("members", "Registry members by health", members.clone());
         registry.register(
             "drifted_clusters",
@@ -97,6 +104,7 @@ impl Default for Metrics {
             limiter_wait,
             commands,
             rollouts,
+            mqtt,
             members,
             drifted,
             leader,
@@ -118,6 +126,15 @@ impl Metrics {
         self.commands
             .get_or_create(&vec![
                 ("action".into(), action.into()),
+                ("outcome".into(), outcome.into()),
+            ])
+            .inc();
+    }
+
+    pub fn mqtt_message(&self, direction: &str, outcome: &str) {
+        self.mqtt
+            .get_or_create(&vec![
+                ("direction".into(), direction.into()),
                 ("outcome".into(), outcome.into()),
             ])
             .inc();

@@ -5,6 +5,7 @@
 
 pub mod capi;
 pub mod hub;
+pub mod mqtt;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,6 @@
 mod commands;
 mod manifests;
+mod mqtt;
 mod rollouts;
 mod scale;
 mod serve;

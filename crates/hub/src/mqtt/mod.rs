@@ -1,0 +1,183 @@
+//! The MQTT bridge of `muster serve` (on the leader, when configured): commands come down a
+//! topic as the seed's JSON and each becomes a FleetCommand (so the namespace's FleetPolicy,
+//! the audit and the hub's persistence apply, and a command delivered twice runs once);
+//! every cluster's result and a summary go up, at least once: which results the broker
+//! acknowledged is persisted with the command ([`outbox`]), and whatever is not is
+//! published again after a broker outage or a hub restart. `logs` with `follow` streams
+//! lines up until cancelled or its time limit.
+//!
+//! MQTT 3.1.1 through `rumqttc`; TLS with a CA, username/password, a client certificate.
+//! Two connections: commands down on a persistent session (QoS 1, acknowledged only once
+//! the FleetCommand exists), results up on a clean one (the bridge, not the client library,
+//! decides what to send again).
+
+pub mod bridge;
+pub mod follow;
+pub mod outbox;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A password that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the bridge connects and what it listens to.
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// TLS (`mqtts://`), with this CA (PEM) when given, else the system's roots are not
+    /// used: a CA is required for TLS.
+    pub tls: bool,
+    pub ca: Option<PathBuf>,
+    /// A client certificate and key (PEM).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The MQTT client id's stem (`-down` and `-up` are added).
+    pub client_id: String,
+    pub down_topic: String,
+    pub up_topic: String,
+    /// Where the bridge's FleetCommands live (their FleetPolicy applies).
+    pub namespace: String,
+    /// The longest a `logs` follow session runs.
+    pub follow_limit: Duration,
+    /// At most this many log lines per second per session go up (the rest are dropped and
+    /// counted).
+    pub follow_lines_per_second: u32,
+}
+
+impl MqttConfig {
+    /// A bridge to `url` (`mqtt://host:port` or `mqtts://host:port`) for hub `hub_name`,
+    /// keeping its FleetCommands in `namespace`.
+    ///
+    /// # Errors
+    /// A URL that is not one of those.
+    pub fn new(url: &str, hub_name: &str, namespace: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "--mqtt-url {url:?}: expected mqtt://HOST:PORT or mqtts://HOST:PORT"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("--mqtt-url {url:?}: {p:?} is not a port"))?,
+            ),
+            None => (rest, if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() || host.contains(['/', '@', ' ']) {
+            return Err(format!(
+                "--mqtt-url {url:?}: {host:?} is not a host (credentials go in --mqtt-username and --mqtt-password-file)"
+            ));
+        }
+        Ok(Self {
+            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            port,
+            tls,
+            ca: None,
+            client_cert: None,
+            username: None,
+            password: None,
+            client_id: format!("muster-{hub_name}"),
+            down_topic: format!("muster/{hub_name}/commands/down"),
+            up_topic: "wdd/RDMC/message/up".into(),
+            namespace: namespace.to_string(),
+            follow_limit: Duration::from_secs(600),
+            follow_lines_per_second: 200,
+        })
+    }
+
+    /// The rumqttc options of one of the bridge's connections.
+    ///
+    /// # Errors
+    /// Unreadable TLS files.
+    pub fn options(&self, suffix: &str, clean: bool) -> Result<rumqttc::MqttOptions, String> {
+        let mut o = rumqttc::MqttOptions::new(format!("{}-{suffix}", self.client_id), &self.host, self.port);
+        o.set_keep_alive(Duration::from_secs(10))
+            .set_clean_session(clean)
+            .set_manual_acks(true)
+            .set_max_packet_size(wire::MAX_DOWN_BYTES + 64 * 1024, wire::MAX_DOWN_BYTES + 64 * 1024)
+            .set_inflight(100);
+        if let Some(u) = &self.username {
+            o.set_credentials(u.clone(), self.password.clone().unwrap_or_default().0);
+        }
+        if self.tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
+                Arc::new(self.rustls()?),
+            )));
+        }
+        Ok(o)
+    }
+
+    fn rustls(&self) -> Result<rustls::ClientConfig, String> {
+        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        let ca = self
+            .ca
+            .as_ref()
+            .ok_or("--mqtt-ca is required with mqtts:// (the broker's CA, PEM)")?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots.add(cert).map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{}: no certificate in it", ca.display()));
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        match &self.client_cert {
+            None => Ok(builder.with_no_client_auth()),
+            Some((cert, key)) => {
+                let chain: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("{}: {e}", cert.display()))?;
+                let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+                    .map_err(|e| format!("{}: {e}", key.display()))?
+                    .ok_or_else(|| format!("{}: no private key in it", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| format!("{}: {e}", cert.display()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_secrets() {
+        let c = MqttConfig::new("mqtt://127.0.0.1:1884", "hub-a", "muster-system").unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.tls), ("127.0.0.1", 1884, false));
+        assert_eq!(c.down_topic, "muster/hub-a/commands/down");
+        assert_eq!(c.up_topic, "wdd/RDMC/message/up");
+        assert_eq!(MqttConfig::new("mqtts://broker", "h", "n").unwrap().port, 8883);
+        for bad in ["tcp://x:1", "mqtt://user:pw@host:1", "mqtt://host:port", "mqtt://:1883"] {
+            assert!(MqttConfig::new(bad, "h", "n").is_err(), "{bad}");
+        }
+        let mut c = c;
+        c.password = Some(Secret("hunter2".into()));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        c.tls = true;
+        assert!(c.options("up", true).unwrap_err().contains("--mqtt-ca"));
+    }
+}
