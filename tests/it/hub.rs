@@ -22,6 +22,11 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(sim: &SimHub, identity: &str, dir: &Path) -> Self {
+        Self::start_with(sim, identity, dir, &[])
+    }
+
+    /// With more arguments (`--mqtt-url ...`).
+    pub fn start_with(sim: &SimHub, identity: &str, dir: &Path, extra: &[&str]) -> Self {
         let log = dir.join(format!("{identity}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_muster"))
             .args([
@@ -47,6 +52,7 @@ impl Serve {
                 "--audit-log",
                 dir.join("audit.log").to_str().unwrap(),
             ])
+            .args(extra)
             .env("RUST_LOG", "info,kube_client=off")
             .env("MUSTER_LOG_FORMAT", "text")
             .env("HOME", dir)

@@ -6,5 +6,6 @@ mod cli_fanout;
 mod demo;
 mod hostile;
 mod hub;
+mod mqtt;
 mod rollout;
 mod support;

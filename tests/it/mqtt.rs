@@ -1,0 +1,93 @@
+//! The MQTT bridge of a `muster serve` process killed with SIGKILL while its results are
+//! not yet acknowledged by the broker (the broker was down): the next hub publishes them,
+//! and the simulator's write counters show the command was not executed again.
+
+use std::time::Duration;
+
+use kube::api::{Api, ListParams};
+use muster_hub::crd::FleetCommand;
+use muster_testkit::eventually;
+use muster_testkit::hub::{SimHub, create_namespace};
+use muster_testkit::mqtt::{Broker, BrokerOptions, Subscriber, publish};
+use serde_json::json;
+
+use crate::hub::Serve;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_running_again() {
+    let Some(mut broker) = Broker::start(&BrokerOptions::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimHub::start(4).await;
+    create_namespace(&sim.client, "team-a").await;
+    let url = broker.url(false);
+    let args = ["--mqtt-url", url.as_str(), "--mqtt-namespace", "team-a", "--mqtt-hub-name", "hub-k"];
+    let up = Subscriber::start(broker.port, "wdd/RDMC/message/up", "kill-sub").await;
+    let mut first = Serve::start_with(&sim, "hub-1", dir.path(), &args);
+    eventually("the bridge connected", Duration::from_secs(30), || {
+        let log = broker.log();
+        async move { log.contains("muster-hub-k-down").then_some(()) }
+    })
+    .await;
+    for m in &sim.members {
+        sim.member(m).faults.send_modify(|f| f.latency_ms = 200);
+    }
+    publish(
+        broker.port,
+        "muster/hub-k/commands/down",
+        json!({"command_id": "once-only", "action": "apply", "namespace": "default",
+            "yaml_content": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: once}\ndata: {a: '1'}\n"})
+        .to_string()
+        .as_bytes(),
+    )
+    .await;
+    let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
+    eventually("the FleetCommand", Duration::from_secs(30), || {
+        let api = api.clone();
+        async move { (!api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.ok()?.items.is_empty()).then_some(()) }
+    })
+    .await;
+    broker.stop_gracefully();
+    eventually("the command finished, its results not acknowledged", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move {
+            let l = api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.ok()?;
+            l.items[0].status.as_ref()?.phase.is_finished().then_some(())
+        }
+    })
+    .await;
+    first.kill9();
+    broker.resume();
+    let second = Serve::start_with(&sim, "hub-2", dir.path(), &args);
+    let msgs = eventually("every result and the summary", Duration::from_secs(60), || {
+        let all = up.all();
+        async move {
+            let results = all.iter().filter(|m| m["command_id"] == "once-only" && m["type"] == "result").count();
+            let summary = all.iter().any(|m| m["command_id"] == "once-only" && m["type"] == "summary");
+            (results >= 4 && summary).then_some(all)
+        }
+    })
+    .await;
+    assert!(
+        msgs.iter()
+            .filter(|m| m["type"] == "result")
+            .all(|m| m["status"] == "Succeeded"),
+        "{msgs:#?}"
+    );
+    let applies: Vec<u64> = sim
+        .members
+        .iter()
+        .map(|m| {
+            sim.member(m)
+                .counters
+                .snapshot()
+                .applied_by_target
+                .iter()
+                .filter(|(k, _)| k.starts_with("PATCH ") && k.ends_with("/namespaces/default/configmaps/once"))
+                .map(|(_, n)| *n)
+                .sum()
+        })
+        .collect();
+    assert_eq!(applies, vec![1; 4], "executed once, published after the restart\n{}", second.log());
+}
