@@ -6,6 +6,10 @@
 //!   1,000 members, from create to Succeeded (every cluster's gates passed), and the hub's
 //!   RSS after it, against the CLI's plain `apply` of the same Deployment run side by side
 //!   (target: at most 30 s);
+//! - MQTT (when mosquitto is installed): the same `get` published down, until its summary
+//!   is received up, against the FleetCommand created through the API; messages per second
+//!   through the broker; and the outbox's cost: 10,000 results pending while the broker is
+//!   down, drained when it returns (time, the hub's RSS);
 //! - the hub with 1,000 and with 10,000 members: time to register every member at start
 //!   (every FleetCluster created with a Healthy status), RSS, idle CPU, and FleetCluster
 //!   status writes per probe cycle when no health changes (target 0).
@@ -84,6 +88,10 @@ impl Drop for Serve {
 }
 
 fn serve(p: &Prepared) -> Serve {
+    serve_with(p, &[])
+}
+
+fn serve_with(p: &Prepared, extra: &[&str]) -> Serve {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -102,6 +110,7 @@ fn serve(p: &Prepared) -> Serve {
         ])
         .arg("--metrics-addr")
         .arg(port.to_string())
+        .args(extra)
         .env("RUST_LOG", "warn")
         .env("HOME", p.sim.dir.path())
         .stdout(Stdio::null())
@@ -323,6 +332,81 @@ async fn hub_rollout(p: &Prepared) -> Duration {
     }
 }
 
+const UP: &str = "wdd/RDMC/message/up";
+const DOWN: &str = "muster/bench/commands/down";
+
+/// Messages of `command_id` received so far, and whether its summary is among them.
+fn received(sub: &muster_testkit::mqtt::Subscriber, command_id: &str) -> (usize, bool) {
+    let all = sub.all();
+    let mine: Vec<_> = all.iter().filter(|m| m["command_id"] == command_id).collect();
+    (mine.len(), mine.iter().any(|m| m["type"] == "summary"))
+}
+
+/// A `get` published down, until its summary is up; and the messages per second of its
+/// results (first result to summary).
+async fn mqtt_get(p: &Prepared, sub: &muster_testkit::mqtt::Subscriber, broker: u16, round: usize) -> (Duration, f64) {
+    let id = format!("bench-get-{round}");
+    let msg = json!({"command_id": id, "action": "get", "namespace": "default", "resource": "cm", "name": "kube-root-ca.crt"});
+    let t = Instant::now();
+    muster_testkit::mqtt::publish(broker, DOWN, msg.to_string().as_bytes()).await;
+    let mut first = None;
+    loop {
+        let (n, done) = received(sub, &id);
+        if n > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if done && n > p.members {
+            let took = t.elapsed();
+            let span = first.map_or(took, |f| f.elapsed()).as_secs_f64().max(0.001);
+            return (took, n as f64 / span);
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "no summary for {id}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// 10 commands over every member finished while the broker is down (10,000 results
+/// pending in the outbox), then the broker back: how long until all are up.
+async fn outbox_drain(p: &Prepared, s: &Serve, sub: &muster_testkit::mqtt::Subscriber, broker: &mut muster_testkit::mqtt::Broker) -> (Duration, f64, f64) {
+    let api: Api<FleetCommand> = Api::namespaced(p.client.clone(), TEAM);
+    broker.stop_gracefully();
+    let n = 10;
+    for i in 0..n {
+        let name = format!("outbox-{i}");
+        let fc = json!({"apiVersion": "muster.dev/v1alpha1", "kind": "FleetCommand",
+            "metadata": {"name": name, "namespace": TEAM, "labels": {"muster.dev/source": "mqtt"},
+                "annotations": {"muster.dev/mqtt-command-id": name}},
+            "spec": {"action": "get", "target": "cm/kube-root-ca.crt", "namespace": "default"}});
+        api.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(fc)).await.unwrap();
+    }
+    loop {
+        let l = api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.unwrap();
+        let done = l.items.iter().filter(|f| f.metadata.name.as_deref().is_some_and(|x| x.starts_with("outbox-")) && f.status.as_ref().is_some_and(|s| s.phase.is_finished())).count();
+        if done == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // NB: let the bridge find them and fail to publish while the broker is down.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_pending = status_kib(s.child.id(), "VmRSS:") as f64 / 1024.0;
+    let t = Instant::now();
+    broker.resume();
+    loop {
+        let all = sub.all();
+        let summaries = all
+            .iter()
+            .filter(|m| m["type"] == "summary" && m["command_id"].as_str().is_some_and(|c| c.starts_with("outbox-")))
+            .count();
+        if summaries >= n {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(600), "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (t.elapsed(), rss_pending, status_kib(s.child.id(), "VmHWM:") as f64 / 1024.0)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -353,7 +437,13 @@ fn main() {
     rt.block_on(async {
         println!("hub benchmark: muster serve (release) against muster sim fleets; probe interval {PROBE_INTERVAL}");
         let p = prepare(1000).await;
-        let s = serve(&p);
+        let mut broker = muster_testkit::mqtt::Broker::start(&muster_testkit::mqtt::BrokerOptions::default());
+        let mqtt_url = broker.as_ref().map(|b| b.url(false));
+        let mqtt_args: Vec<&str> = match &mqtt_url {
+            Some(u) => vec!["--mqtt-url", u, "--mqtt-namespace", TEAM, "--mqtt-hub-name", "bench"],
+            None => Vec::new(),
+        };
+        let s = serve_with(&p, &mqtt_args);
         let small = idle(&p, &s).await;
         report(1000, &small);
         let (mut local, mut hub) = (Vec::new(), Vec::new());
@@ -372,6 +462,32 @@ fn main() {
             if h <= target { "met" } else { "MISSED" }
         );
         println!("  rounds: local {local:?}, hub {hub:?}");
+        if let Some(b) = broker.as_mut() {
+            let sub = muster_testkit::mqtt::Subscriber::start(b.port, UP, "bench-up").await;
+            let mut runs = Vec::new();
+            let mut rates = Vec::new();
+            for round in 0..3 {
+                let (t, rate) = mqtt_get(&p, &sub, b.port, round).await;
+                runs.push(t);
+                rates.push(rate);
+            }
+            let m = median(runs.clone());
+            println!(
+                "get over 1000 members through MQTT, median of 3: published down -> summary received up {:.2}s, against the FleetCommand through the API {:.2}s ({:.2}x); {:.0} messages/s up through the broker (rounds {runs:?})",
+                m.as_secs_f64(),
+                h.as_secs_f64(),
+                m.as_secs_f64() / h.as_secs_f64(),
+                rates.iter().copied().fold(0.0, f64::max)
+            );
+            let (drain, rss_pending, peak) = outbox_drain(&p, &s, &sub, b).await;
+            println!(
+                "MQTT outbox: 10,000 results pending while the broker was down (hub RSS {rss_pending:.1} MiB): drained {:.2}s after it returned ({:.0} results/s); hub peak RSS {peak:.1} MiB",
+                drain.as_secs_f64(),
+                10_000.0 / drain.as_secs_f64()
+            );
+        } else {
+            println!("MQTT: skipped (mosquitto not installed)");
+        }
         let apply = local_apply(&p);
         let rollout = hub_rollout(&p).await;
         println!(
