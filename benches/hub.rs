@@ -367,7 +367,12 @@ async fn mqtt_get(p: &Prepared, sub: &muster_testkit::mqtt::Subscriber, broker: 
 
 /// 10 commands over every member finished while the broker is down (10,000 results
 /// pending in the outbox), then the broker back: how long until all are up.
-async fn outbox_drain(p: &Prepared, s: &Serve, sub: &muster_testkit::mqtt::Subscriber, broker: &mut muster_testkit::mqtt::Broker) -> (Duration, f64, f64) {
+async fn outbox_drain(
+    p: &Prepared,
+    s: &Serve,
+    sub: &muster_testkit::mqtt::Subscriber,
+    broker: &mut muster_testkit::mqtt::Broker,
+) -> (Duration, f64, f64) {
     let api: Api<FleetCommand> = Api::namespaced(p.client.clone(), TEAM);
     broker.stop_gracefully();
     let n = 10;
@@ -377,11 +382,23 @@ async fn outbox_drain(p: &Prepared, s: &Serve, sub: &muster_testkit::mqtt::Subsc
             "metadata": {"name": name, "namespace": TEAM, "labels": {"muster.dev/source": "mqtt"},
                 "annotations": {"muster.dev/mqtt-command-id": name}},
             "spec": {"action": "get", "target": "cm/kube-root-ca.crt", "namespace": "default"}});
-        api.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(fc)).await.unwrap();
+        api.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(fc))
+            .await
+            .unwrap();
     }
     loop {
-        let l = api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.unwrap();
-        let done = l.items.iter().filter(|f| f.metadata.name.as_deref().is_some_and(|x| x.starts_with("outbox-")) && f.status.as_ref().is_some_and(|s| s.phase.is_finished())).count();
+        let l = api
+            .list(&ListParams::default().labels("muster.dev/source=mqtt"))
+            .await
+            .unwrap();
+        let done = l
+            .items
+            .iter()
+            .filter(|f| {
+                f.metadata.name.as_deref().is_some_and(|x| x.starts_with("outbox-"))
+                    && f.status.as_ref().is_some_and(|s| s.phase.is_finished())
+            })
+            .count();
         if done == n {
             break;
         }
@@ -404,7 +421,11 @@ async fn outbox_drain(p: &Prepared, s: &Serve, sub: &muster_testkit::mqtt::Subsc
         assert!(t.elapsed() < Duration::from_secs(600), "the outbox did not drain");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (t.elapsed(), rss_pending, status_kib(s.child.id(), "VmHWM:") as f64 / 1024.0)
+    (
+        t.elapsed(),
+        rss_pending,
+        status_kib(s.child.id(), "VmHWM:") as f64 / 1024.0,
+    )
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// The longest a `logs` follow session runs.
     #[arg(long, default_value = "10m", value_parser = positive)]
     pub mqtt_follow_limit: Duration,
+    /// The MQTT protocol: `3.1.1` or `5`.
+    #[arg(long, default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
+    pub mqtt_version: String,
 }
 
 fn positive(s: &str) -> Result<Duration, String> {
@@ -185,6 +188,9 @@ pub async fn run(a: ServeArgs) -> Result<u8, CliError> {
         }
         m.up_topic.clone_from(&a.mqtt_up_topic);
         m.follow_limit = a.mqtt_follow_limit;
+        if a.mqtt_version == "5" {
+            m.protocol = muster_hub::mqtt::Protocol::V5;
+        }
         // NB: check the TLS files now: a bad path is a start-up error, not a retry loop.
         m.options("check", true)?;
         config.mqtt = Some(m);

@@ -22,7 +22,14 @@ async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_run
     let sim = SimHub::start(4).await;
     create_namespace(&sim.client, "team-a").await;
     let url = broker.url(false);
-    let args = ["--mqtt-url", url.as_str(), "--mqtt-namespace", "team-a", "--mqtt-hub-name", "hub-k"];
+    let args = [
+        "--mqtt-url",
+        url.as_str(),
+        "--mqtt-namespace",
+        "team-a",
+        "--mqtt-hub-name",
+        "hub-k",
+    ];
     let up = Subscriber::start(broker.port, "wdd/RDMC/message/up", "kill-sub").await;
     let mut first = Serve::start_with(&sim, "hub-1", dir.path(), &args);
     eventually("the bridge connected", Duration::from_secs(30), || {
@@ -45,17 +52,32 @@ async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_run
     let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
     eventually("the FleetCommand", Duration::from_secs(30), || {
         let api = api.clone();
-        async move { (!api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.ok()?.items.is_empty()).then_some(()) }
+        async move {
+            (!api
+                .list(&ListParams::default().labels("muster.dev/source=mqtt"))
+                .await
+                .ok()?
+                .items
+                .is_empty())
+            .then_some(())
+        }
     })
     .await;
     broker.stop_gracefully();
-    eventually("the command finished, its results not acknowledged", Duration::from_secs(60), || {
-        let api = api.clone();
-        async move {
-            let l = api.list(&ListParams::default().labels("muster.dev/source=mqtt")).await.ok()?;
-            l.items[0].status.as_ref()?.phase.is_finished().then_some(())
-        }
-    })
+    eventually(
+        "the command finished, its results not acknowledged",
+        Duration::from_secs(60),
+        || {
+            let api = api.clone();
+            async move {
+                let l = api
+                    .list(&ListParams::default().labels("muster.dev/source=mqtt"))
+                    .await
+                    .ok()?;
+                l.items[0].status.as_ref()?.phase.is_finished().then_some(())
+            }
+        },
+    )
     .await;
     first.kill9();
     broker.resume();
@@ -63,8 +85,13 @@ async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_run
     let msgs = eventually("every result and the summary", Duration::from_secs(60), || {
         let all = up.all();
         async move {
-            let results = all.iter().filter(|m| m["command_id"] == "once-only" && m["type"] == "result").count();
-            let summary = all.iter().any(|m| m["command_id"] == "once-only" && m["type"] == "summary");
+            let results = all
+                .iter()
+                .filter(|m| m["command_id"] == "once-only" && m["type"] == "result")
+                .count();
+            let summary = all
+                .iter()
+                .any(|m| m["command_id"] == "once-only" && m["type"] == "summary");
             (results >= 4 && summary).then_some(all)
         }
     })
@@ -89,5 +116,10 @@ async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_run
                 .sum()
         })
         .collect();
-    assert_eq!(applies, vec![1; 4], "executed once, published after the restart\n{}", second.log());
+    assert_eq!(
+        applies,
+        vec![1; 4],
+        "executed once, published after the restart\n{}",
+        second.log()
+    );
 }

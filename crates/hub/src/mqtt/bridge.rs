@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, ListParams, PostParams};
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::MqttConfig;
+use super::conn::{self, Client, Ev, Message, Pump};
 use super::outbox::{Acked, COMMAND_ID_ANNOTATION, DELIVERED_ANNOTATION, Outbox, SOURCE_LABEL, mark_delivered};
 use super::wire::{self, Request, Up, fleet_command_name};
 use crate::context::Context;
@@ -46,7 +46,7 @@ enum Item {
     },
     /// The answer to a bad message: the message is acknowledged after it.
     Rejection {
-        down: Box<Publish>,
+        down: Box<Message>,
     },
     /// Log lines and follow results: sent at QoS 1, not kept in an outbox.
     Untracked,
@@ -71,9 +71,9 @@ struct Tracked {
 /// client still holds (the bridge publishes it again), so no PUBACK is ever matched to the
 /// wrong message.
 async fn pump(
-    mut el: EventLoop,
+    mut el: Pump,
     side: Side,
-    tx: mpsc::Sender<(Side, Result<Event, String>)>,
+    tx: mpsc::Sender<(Side, Ev)>,
     mut resumed: mpsc::Receiver<()>,
     stop: CancellationToken,
 ) {
@@ -83,32 +83,26 @@ async fn pump(
             e = el.poll() => e,
             () = stop.cancelled() => return,
         };
-        match ev {
-            Ok(e) => {
-                backoff = Duration::from_millis(200);
-                if tx.send((side, Ok(e))).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                // NB: the error names the broker and the cause, never the credentials.
-                if tx.send((side, Err(e.to_string()))).await.is_err() {
-                    return;
-                }
-                if side == Side::Up {
-                    tokio::select! {
-                        _ = resumed.recv() => {}
-                        () = stop.cancelled() => return,
-                    }
-                    el.clean();
-                    el.pending.clear();
-                }
+        let lost = matches!(ev, Ev::Lost(_));
+        if !lost {
+            backoff = Duration::from_millis(200);
+        }
+        if tx.send((side, ev)).await.is_err() {
+            return;
+        }
+        if lost {
+            if side == Side::Up {
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
+                    _ = resumed.recv() => {}
                     () = stop.cancelled() => return,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                el.drop_pending();
             }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = stop.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 }
@@ -117,15 +111,15 @@ async fn pump(
 struct Bridge {
     ctx: Arc<Context>,
     cfg: Arc<MqttConfig>,
-    up: AsyncClient,
-    down: AsyncClient,
+    up: Client,
+    down: Client,
     up_connected: bool,
     queue: VecDeque<Queued>,
     sent: VecDeque<Queued>,
     inflight: HashMap<u16, Queued>,
     tracked: HashMap<String, Tracked>,
     /// Down messages whose FleetCommand could not be created yet.
-    retry: Vec<Publish>,
+    retry: Vec<Message>,
     follows: HashMap<String, CancellationToken>,
     follow_up: mpsc::Sender<Up>,
     resume_up: mpsc::Sender<()>,
@@ -136,8 +130,8 @@ struct Bridge {
 /// # Errors
 /// Options that cannot be built (TLS files).
 pub async fn run(ctx: Arc<Context>, cfg: Arc<MqttConfig>, stop: CancellationToken) -> Result<(), String> {
-    let (up, up_loop) = AsyncClient::new(cfg.options("up", true)?, 1024);
-    let (down, down_loop) = AsyncClient::new(cfg.options("down", false)?, 64);
+    let (up, up_loop) = conn::connect(&cfg, "up", true, 1024)?;
+    let (down, down_loop) = conn::connect(&cfg, "down", false, 64)?;
     let (tx, mut events) = mpsc::channel(1024);
     let (resume_up, resumed_up) = mpsc::channel(4);
     let (_resume_down, resumed_down) = mpsc::channel(4);
@@ -179,8 +173,8 @@ pub async fn run(ctx: Arc<Context>, cfg: Arc<MqttConfig>, stop: CancellationToke
         t.cancel();
     }
     b.persist().await;
-    let _ = b.up.disconnect().await;
-    let _ = b.down.disconnect().await;
+    b.up.disconnect().await;
+    b.down.disconnect().await;
     info!("MQTT bridge stopped");
     Ok(())
 }
@@ -193,9 +187,9 @@ impl Bridge {
         });
     }
 
-    async fn event(&mut self, side: Side, ev: Result<Event, String>) {
+    async fn event(&mut self, side: Side, ev: Ev) {
         match (side, ev) {
-            (Side::Up, Err(e)) => {
+            (Side::Up, Ev::Lost(e)) => {
                 if self.up_connected {
                     warn!(error = %e, "MQTT (up) connection lost; unacknowledged messages are queued again");
                 }
@@ -208,28 +202,28 @@ impl Bridge {
                 }
                 let _ = self.resume_up.send(()).await;
             }
-            (Side::Down, Err(e)) => debug!(error = %e, "MQTT (down) connection lost; reconnecting"),
-            (Side::Up, Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+            (Side::Down, Ev::Lost(e)) => debug!(error = %e, "MQTT (down) connection lost; reconnecting"),
+            (Side::Up, Ev::Connected { .. }) => {
                 info!("MQTT (up) connected");
                 self.up_connected = true;
             }
-            (Side::Down, Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
-                info!(session_present = ack.session_present, "MQTT (down) connected");
-                if let Err(e) = self.down.subscribe(self.cfg.down_topic.clone(), QoS::AtLeastOnce).await {
+            (Side::Down, Ev::Connected { session_present }) => {
+                info!(session_present, "MQTT (down) connected");
+                if let Err(e) = self.down.subscribe(&self.cfg.down_topic).await {
                     warn!(error = %e, "subscribing to the command topic failed");
                 }
             }
-            (Side::Up, Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+            (Side::Up, Ev::Sent(pkid)) => {
                 if let Some(q) = self.sent.pop_front() {
                     self.inflight.insert(pkid, q);
                 }
             }
-            (Side::Up, Ok(Event::Incoming(Packet::PubAck(a)))) => {
-                if let Some(q) = self.inflight.remove(&a.pkid) {
+            (Side::Up, Ev::Acked(pkid)) => {
+                if let Some(q) = self.inflight.remove(&pkid) {
                     self.acked(q.item).await;
                 }
             }
-            (Side::Down, Ok(Event::Incoming(Packet::Publish(p)))) => self.down_message(p).await,
+            (Side::Down, Ev::Received(m)) => self.down_message(m).await,
             _ => {}
         }
     }
@@ -247,15 +241,13 @@ impl Bridge {
                     t.acked.summary = true;
                 }
             }
-            Item::Rejection { down } => {
-                let _ = self.down.ack(&down).await;
-            }
+            Item::Rejection { down } => self.down.ack(&down).await,
             Item::Untracked => {}
         }
     }
 
-    async fn down_message(&mut self, p: Publish) {
-        match wire::parse(&p.payload) {
+    async fn down_message(&mut self, p: Message) {
+        match wire::parse(p.payload()) {
             Err(refused) => {
                 warn!(field = %refused.field, command_id = ?refused.command_id, "MQTT command refused: {}", refused.why);
                 self.ctx.metrics.mqtt_message("down", "Rejected");
@@ -267,7 +259,7 @@ impl Bridge {
                     info!(command_id = %command_id, "follow session cancelled by message");
                     t.cancel();
                 }
-                let _ = self.down.ack(&p).await;
+                self.down.ack(&p).await;
             }
             Ok(Request::Follow {
                 command_id,
@@ -289,11 +281,11 @@ impl Bridge {
                     ));
                 }
                 self.ctx.metrics.mqtt_message("down", "Follow");
-                let _ = self.down.ack(&p).await;
+                self.down.ack(&p).await;
             }
             Ok(Request::Run { command_id, spec }) => {
                 if self.create(&command_id, *spec).await {
-                    let _ = self.down.ack(&p).await;
+                    self.down.ack(&p).await;
                 } else {
                     self.retry.push(p);
                 }
@@ -454,10 +446,7 @@ impl Bridge {
     async fn publish(&mut self) {
         while self.up_connected && self.sent.len() + self.inflight.len() < WINDOW {
             let Some(q) = self.queue.pop_front() else { break };
-            match self
-                .up
-                .try_publish(self.cfg.up_topic.clone(), QoS::AtLeastOnce, false, q.payload.clone())
-            {
+            match self.up.try_publish(&self.cfg.up_topic, q.payload.clone()) {
                 Ok(()) => {
                     self.ctx.metrics.mqtt_message("up", "Published");
                     self.sent.push_back(q);

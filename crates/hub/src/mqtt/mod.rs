@@ -6,12 +6,14 @@
 //! published again after a broker outage or a hub restart. `logs` with `follow` streams
 //! lines up until cancelled or its time limit.
 //!
-//! MQTT 3.1.1 through `rumqttc`; TLS with a CA, username/password, a client certificate.
+//! MQTT 3.1.1 and 5 through `rumqttc` ([`conn`]); TLS with a CA, username/password, a
+//! client certificate.
 //! Two connections: commands down on a persistent session (QoS 1, acknowledged only once
 //! the FleetCommand exists), results up on a clean one (the bridge, not the client library,
 //! decides what to send again).
 
 pub mod bridge;
+pub mod conn;
 pub mod follow;
 pub mod outbox;
 pub mod wire;
@@ -30,9 +32,19 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The MQTT protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// MQTT 3.1.1.
+    #[default]
+    V311,
+    V5,
+}
+
 /// How the bridge connects and what it listens to.
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
+    pub protocol: Protocol,
     pub host: String,
     pub port: u16,
     /// TLS (`mqtts://`), with this CA (PEM) when given, else the system's roots are not
@@ -87,6 +99,7 @@ impl MqttConfig {
             ));
         }
         Ok(Self {
+            protocol: Protocol::V311,
             host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
             port,
             tls,
@@ -117,12 +130,23 @@ impl MqttConfig {
         if let Some(u) = &self.username {
             o.set_credentials(u.clone(), self.password.clone().unwrap_or_default().0);
         }
-        if self.tls {
-            o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
-                Arc::new(self.rustls()?),
-            )));
+        if let Some(t) = self.transport()? {
+            o.set_transport(t);
         }
         Ok(o)
+    }
+
+    /// The TLS transport, when the URL asked for it.
+    ///
+    /// # Errors
+    /// TLS files that cannot be read.
+    pub fn transport(&self) -> Result<Option<rumqttc::Transport>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        Ok(Some(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(self.rustls()?)),
+        )))
     }
 
     fn rustls(&self) -> Result<rustls::ClientConfig, String> {

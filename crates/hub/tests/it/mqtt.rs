@@ -394,6 +394,45 @@ async fn follow_sessions_end_by_message_and_by_time_limit_leaving_no_stream_open
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_5_carries_commands_and_results_the_same() {
+    let _machine = crate::shared().await;
+    crate::logs();
+    let Some(broker) = Broker::start(&BrokerOptions::default()) else {
+        return;
+    };
+    let sim = SimHub::start(2).await;
+    let hub = hub_with_bridge(&sim, &broker, |m| m.protocol = muster_hub::mqtt::Protocol::V5).await;
+    let up = Subscriber::start(broker.port, UP, "test-up-5").await;
+    let cmd = json!({"command_id": "v5-get", "action": "get", "namespace": "default", "resource": "cm", "name": "kube-root-ca.crt"});
+    for _ in 0..2 {
+        publish(broker.port, DOWN, cmd.to_string().as_bytes()).await;
+    }
+    publish(broker.port, DOWN, b"{").await;
+    let msgs = eventually("results, a summary and a rejection", Duration::from_secs(60), || {
+        let all = up.all();
+        async move {
+            (of(&all, "v5-get", "summary").len() == 1
+                && of(&all, "v5-get", "result").len() == 2
+                && all.iter().any(|m| m["type"] == "rejected"))
+            .then_some(all)
+        }
+    })
+    .await;
+    assert_eq!(of(&msgs, "v5-get", "summary")[0]["status"], "Succeeded");
+    let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
+    let made = api
+        .list(&ListParams::default().labels("muster.dev/source=mqtt"))
+        .await
+        .unwrap();
+    assert_eq!(made.items.len(), 1);
+    assert!(
+        broker.log().contains("muster-hub-t-down") && broker.log().contains("p5"),
+        "an MQTT 5 client connected"
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_and_tls_protect_the_broker() {
     let _machine = crate::shared().await;
     crate::logs();
