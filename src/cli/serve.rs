@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// The longest a `logs` follow session runs.
     #[arg(long, default_value = "10m", value_parser = positive)]
     pub mqtt_follow_limit: Duration,
+    /// A Secret in the hub's namespace with the broker credentials: `username`,
+    /// `password`, `ca.crt`, `tls.crt`, `tls.key` (each optional; they override the flags).
+    #[arg(long, requires = "mqtt_url")]
+    pub mqtt_credentials_secret: Option<String>,
     /// The MQTT protocol: `3.1.1` or `5`.
     #[arg(long, default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
     pub mqtt_version: String,
@@ -174,8 +178,12 @@ pub async fn run(a: ServeArgs) -> Result<u8, CliError> {
     if let Some(url) = &a.mqtt_url {
         let namespace = a.mqtt_namespace.clone().unwrap_or_else(|| a.namespace.clone());
         let mut m = muster_hub::mqtt::MqttConfig::new(url, &a.mqtt_hub_name, &namespace)?;
-        m.ca.clone_from(&a.mqtt_ca);
-        m.client_cert = a.mqtt_client_cert.clone().zip(a.mqtt_client_key.clone());
+        m.ca = a.mqtt_ca.clone().map(muster_hub::mqtt::Pem::File);
+        m.client_cert = a
+            .mqtt_client_cert
+            .clone()
+            .zip(a.mqtt_client_key.clone())
+            .map(|(c, k)| (muster_hub::mqtt::Pem::File(c), muster_hub::mqtt::Pem::File(k)));
         m.username.clone_from(&a.mqtt_username);
         if let Some(p) = &a.mqtt_password_file {
             let text = std::fs::read_to_string(p).map_err(|e| format!("--mqtt-password-file {}: {e}", p.display()))?;
@@ -191,7 +199,10 @@ pub async fn run(a: ServeArgs) -> Result<u8, CliError> {
         if a.mqtt_version == "5" {
             m.protocol = muster_hub::mqtt::Protocol::V5;
         }
-        // NB: check the TLS files now: a bad path is a start-up error, not a retry loop.
+        if let Some(name) = &a.mqtt_credentials_secret {
+            m.with_secret(&client, &a.namespace, name).await?;
+        }
+        // NB: check the TLS data now: a bad path is a start-up error, not a retry loop.
         m.options("check", true)?;
         config.mqtt = Some(m);
     }

@@ -32,6 +32,38 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// PEM data: a file, or bytes from a Secret (never printed).
+#[derive(Clone)]
+pub enum Pem {
+    File(PathBuf),
+    Inline { origin: String, bytes: Vec<u8> },
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "File({})", p.display()),
+            Self::Inline { origin, .. } => write!(f, "Inline({origin})"),
+        }
+    }
+}
+
+impl Pem {
+    fn origin(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Inline { origin, .. } => origin.clone(),
+        }
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Self::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+            Self::Inline { bytes, .. } => Ok(bytes.clone()),
+        }
+    }
+}
+
 /// The MQTT protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
@@ -50,9 +82,9 @@ pub struct MqttConfig {
     /// TLS (`mqtts://`), with this CA (PEM) when given, else the system's roots are not
     /// used: a CA is required for TLS.
     pub tls: bool,
-    pub ca: Option<PathBuf>,
+    pub ca: Option<Pem>,
     /// A client certificate and key (PEM).
-    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub client_cert: Option<(Pem, Pem)>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// The MQTT client id's stem (`-down` and `-up` are added).
@@ -150,18 +182,17 @@ impl MqttConfig {
     }
 
     fn rustls(&self) -> Result<rustls::ClientConfig, String> {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
         let ca = self
             .ca
             .as_ref()
             .ok_or("--mqtt-ca is required with mqtts:// (the broker's CA, PEM)")?;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
-            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
-            roots.add(cert).map_err(|e| format!("{}: {e}", ca.display()))?;
+        for cert in rustls_pemfile::certs(&mut ca.bytes()?.as_slice()) {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.origin()))?;
+            roots.add(cert).map_err(|e| format!("{}: {e}", ca.origin()))?;
         }
         if roots.is_empty() {
-            return Err(format!("{}: no certificate in it", ca.display()));
+            return Err(format!("{}: no certificate in it", ca.origin()));
         }
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -170,17 +201,57 @@ impl MqttConfig {
         match &self.client_cert {
             None => Ok(builder.with_no_client_auth()),
             Some((cert, key)) => {
-                let chain: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+                let chain: Vec<_> = rustls_pemfile::certs(&mut cert.bytes()?.as_slice())
                     .collect::<Result<_, _>>()
-                    .map_err(|e| format!("{}: {e}", cert.display()))?;
-                let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-                    .map_err(|e| format!("{}: {e}", key.display()))?
-                    .ok_or_else(|| format!("{}: no private key in it", key.display()))?;
+                    .map_err(|e| format!("{}: {e}", cert.origin()))?;
+                // NB: a key's parse error could quote it; only its origin is named.
+                let key_der = rustls_pemfile::private_key(&mut key.bytes()?.as_slice())
+                    .map_err(|_| format!("{}: not a PEM private key", key.origin()))?
+                    .ok_or_else(|| format!("{}: no private key in it", key.origin()))?;
                 builder
                     .with_client_auth_cert(chain, key_der)
-                    .map_err(|e| format!("{}: {e}", cert.display()))
+                    .map_err(|e| format!("{}: {e}", cert.origin()))
             }
         }
+    }
+
+    /// Take credentials from a Secret of the hub: `username`, `password`, `ca.crt`,
+    /// `tls.crt` and `tls.key` (each optional).
+    ///
+    /// # Errors
+    /// The Secret cannot be read, or holds text that is not UTF-8 where text is expected.
+    pub async fn with_secret(&mut self, client: &kube::Client, namespace: &str, name: &str) -> Result<(), String> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(client.clone(), namespace);
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|e| format!("MQTT credentials Secret {namespace}/{name}: {e}"))?;
+        let data = secret.data.unwrap_or_default();
+        let origin = |k: &str| format!("Secret {namespace}/{name} key {k}");
+        let text = |k: &str| -> Result<Option<String>, String> {
+            data.get(k)
+                .map(|b| String::from_utf8(b.0.clone()).map_err(|_| format!("{}: not UTF-8", origin(k))))
+                .transpose()
+        };
+        if let Some(u) = text("username")? {
+            self.username = Some(u.trim().to_string());
+        }
+        if let Some(p) = text("password")? {
+            self.password = Some(Secret(p.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        let pem = |k: &str| {
+            data.get(k).map(|b| Pem::Inline {
+                origin: origin(k),
+                bytes: b.0.clone(),
+            })
+        };
+        if let Some(ca) = pem("ca.crt") {
+            self.ca = Some(ca);
+        }
+        if let (Some(c), Some(k)) = (pem("tls.crt"), pem("tls.key")) {
+            self.client_cert = Some((c, k));
+        }
+        Ok(())
     }
 }
 

@@ -443,14 +443,19 @@ async fn a_password_and_tls_protect_the_broker() {
         return;
     };
     let sim = SimHub::start(1).await;
-    let ca = broker.ca();
-    let hub = hub_with_bridge(&sim, &broker, |m| {
-        *m = MqttConfig::new(&broker.url(true), "hub-t", "team-a").unwrap();
-        m.ca = Some(ca.clone());
-        m.username = Some("muster".into());
-        m.password = Some(muster_hub::mqtt::Secret("s3cret-pw".into()));
-    })
-    .await;
+    // The credentials and the CA from a Secret of the hub.
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "broker", "namespace": "muster-system"},
+        "stringData": {"username": "muster", "password": "s3cret-pw\n", "ca.crt": std::fs::read_to_string(broker.ca()).unwrap()}}))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(sim.client.clone(), "muster-system")
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mut m = MqttConfig::new(&broker.url(true), "hub-t", "team-a").unwrap();
+    m.with_secret(&sim.client, "muster-system", "broker").await.unwrap();
+    assert!(!format!("{m:?}").contains("s3cret-pw") && !format!("{m:?}").contains("BEGIN CERTIFICATE"));
+    let hub = hub_with_bridge(&sim, &broker, |c| *c = m.clone()).await;
     eventually("the bridge connected", Duration::from_secs(20), || {
         let log = broker.log();
         async move { log.contains("muster-hub-t-down").then_some(()) }
