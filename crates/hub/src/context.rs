@@ -50,7 +50,7 @@ pub struct Config {
     /// The key for Secret fingerprints in reports.
     pub secret_key: Option<SecretKey>,
     /// The MQTT bridge, when configured (run by the leader).
-    pub mqtt: Option<crate::mqtt::MqttConfig>,
+    pub mqtt: Option<crate::broker::MqttConfig>,
 }
 
 impl Config {

@@ -3,6 +3,7 @@
 //! Lease, reports stored in ConfigMaps, Events, the MQTT bridge, and the health and metrics
 //! endpoints.
 
+pub mod broker;
 pub mod commands;
 pub mod context;
 pub mod crd;

@@ -9,7 +9,7 @@ use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::v5::mqttbytes::v5 as p5;
 use rumqttc::{Outgoing, QoS};
 
-use super::{MqttConfig, Protocol};
+use crate::broker::{MqttConfig, Protocol};
 
 /// A message received down.
 #[derive(Debug, Clone)]

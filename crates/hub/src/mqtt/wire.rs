@@ -13,7 +13,7 @@ use crate::crd::FleetCommandSpec;
 use crate::crd::command::ClusterSelection;
 
 /// The largest message accepted down (a manifest rides in `yaml_content`).
-pub const MAX_DOWN_BYTES: usize = 1024 * 1024;
+pub const MAX_DOWN_BYTES: usize = crate::broker::MAX_MESSAGE_BYTES;
 /// The largest `output` sent up per cluster (the rest is cut, and said so).
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
