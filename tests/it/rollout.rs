@@ -31,19 +31,7 @@ async fn members_with_shop(members: usize) -> SimHub {
 
 /// Applies of `api` per member that the API carried out.
 fn applies(sim: &SimHub) -> Vec<u64> {
-    sim.members
-        .iter()
-        .map(|m| {
-            sim.member(m)
-                .counters
-                .snapshot()
-                .applied_by_target
-                .iter()
-                .filter(|(k, _)| k.starts_with("PATCH ") && k.ends_with("/namespaces/shop/deployments/api"))
-                .map(|(_, n)| *n)
-                .sum()
-        })
-        .collect()
+    sim.applies("/namespaces/shop/deployments/api")
 }
 
 fn rollout(sim: &SimHub, home: &Path, args: &[&str]) -> std::process::Output {

@@ -175,6 +175,25 @@ impl SimHub {
         &self.fleet.clusters[i]
     }
 
+    /// Server-side applies (PATCHes the API carried out) per member, in member order, of
+    /// the objects whose path ends with `path_end` (`/namespaces/shop/deployments/web`).
+    #[must_use]
+    pub fn applies(&self, path_end: &str) -> Vec<u64> {
+        self.members
+            .iter()
+            .map(|m| {
+                self.member(m)
+                    .counters
+                    .snapshot()
+                    .applied_by_target
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("PATCH ") && k.ends_with(path_end))
+                    .map(|(_, n)| *n)
+                    .sum()
+            })
+            .collect()
+    }
+
     /// A client of a member.
     pub async fn member_client(&self, name: &str) -> kube::Client {
         crate::kube_client_from(&kubeconfig_of(&self.parsed, name), name, true).await

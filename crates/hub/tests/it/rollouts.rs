@@ -42,18 +42,8 @@ pub fn rollout_yaml(name: &str, image: &str, strategy: &str) -> String {
 pub fn deployment_applies(sim: &SimHub) -> BTreeMap<String, u64> {
     sim.members
         .iter()
-        .map(|m| {
-            let n = sim
-                .member(m)
-                .counters
-                .snapshot()
-                .applied_by_target
-                .iter()
-                .filter(|(k, _)| k.starts_with("PATCH ") && k.ends_with("/namespaces/shop/deployments/web"))
-                .map(|(_, n)| *n)
-                .sum();
-            (m.clone(), n)
-        })
+        .cloned()
+        .zip(sim.applies("/namespaces/shop/deployments/web"))
         .collect()
 }
 
