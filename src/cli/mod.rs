@@ -5,6 +5,7 @@ mod clusters;
 mod compare;
 #[cfg(feature = "sim")]
 mod demo;
+mod diagnose;
 mod hub;
 mod input;
 mod logging;
@@ -61,6 +62,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// How the selected clusters differ: an object, a kind, logs or a command's output.
     Compare(Box<compare::CompareArgs>),
+    /// Why pods are not Ready on the selected clusters: root causes grouped across clusters
+    /// (`deploy/web`, `pod/x`, `pods -l app=web`); exit 1 when a cause is found.
+    Diagnose(Box<diagnose::DiagnoseArgs>),
     /// Saved reports: `report diff OLD.json NEW.json`, `report get NS/NAME` (from the hub).
     Report(compare::ReportArgs),
     /// Run the hub: FleetCommands, FleetClusters, FleetPolicies and FleetRollouts in a hub
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Compare(args) => compare::run(*args).await,
             Command::Report(args) => compare::report(args).await,
+            Command::Diagnose(args) => diagnose::run(*args).await,
             Command::Serve(args) => serve::run(*args).await,
             Command::Rollout(args) => rollout::run(args).await,
             #[cfg(feature = "sim")]

@@ -4,6 +4,7 @@
 mod cli_clusters;
 mod cli_fanout;
 mod demo;
+mod diagnose;
 mod hostile;
 mod hub;
 mod mqtt;

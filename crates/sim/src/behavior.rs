@@ -17,6 +17,13 @@ pub struct Behavior {
     pub broken_marker: String,
     /// An image whose tag contains this never pulls (ImagePullBackOff).
     pub missing_marker: String,
+    /// An image whose tag contains this is killed for memory (exit 137, `OOMKilled`) and
+    /// restarts in a loop.
+    pub oom_marker: String,
+    /// An image whose tag contains this exits 126 (its command is not executable).
+    pub noexec_marker: String,
+    /// An image whose tag contains this exits 127 (its command is not found).
+    pub notfound_marker: String,
     /// Exit code of a crash-looping container.
     pub crash_exit_code: i64,
     /// First crash back-off; doubles per restart up to `crash_backoff_max_ms`.
@@ -41,6 +48,9 @@ impl Default for Behavior {
             ready_delay_max_ms: 500,
             broken_marker: ":broken".into(),
             missing_marker: ":missing".into(),
+            oom_marker: ":oom".into(),
+            noexec_marker: ":noexec".into(),
+            notfound_marker: ":notfound".into(),
             crash_exit_code: 1,
             crash_backoff_ms: 1000,
             crash_backoff_max_ms: 10_000,
@@ -77,10 +87,17 @@ impl Behavior {
     pub fn image_fate(&self, image: &str) -> ImageFate {
         let tag = image.rsplit_once(':').map_or("", |(_, t)| t);
         let marks = |m: &str| !m.is_empty() && tag.contains(m.trim_start_matches(':'));
+        let crash = |exit_code, reason| ImageFate::Crash { exit_code, reason };
         if marks(&self.missing_marker) {
             ImageFate::Missing
+        } else if marks(&self.oom_marker) {
+            crash(137, "OOMKilled")
+        } else if marks(&self.noexec_marker) {
+            crash(126, "Error")
+        } else if marks(&self.notfound_marker) {
+            crash(127, "Error")
         } else if marks(&self.broken_marker) {
-            ImageFate::Broken
+            crash(self.crash_exit_code, "Error")
         } else {
             ImageFate::Runs
         }
@@ -91,7 +108,11 @@ impl Behavior {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFate {
     Runs,
-    Broken,
+    /// Exits with this code (and `lastState.terminated.reason`) each time it starts.
+    Crash {
+        exit_code: i64,
+        reason: &'static str,
+    },
     Missing,
 }
 
@@ -111,8 +132,12 @@ mod tests {
     fn fates_and_delays() {
         let b = Behavior::default();
         assert_eq!(b.image_fate("nginx:1.27"), ImageFate::Runs);
-        assert_eq!(b.image_fate("nginx:broken"), ImageFate::Broken);
-        assert_eq!(b.image_fate("registry:5000/x:1.2-broken"), ImageFate::Broken);
+        let crash = |exit_code, reason| ImageFate::Crash { exit_code, reason };
+        assert_eq!(b.image_fate("nginx:broken"), crash(1, "Error"));
+        assert_eq!(b.image_fate("registry:5000/x:1.2-broken"), crash(1, "Error"));
+        assert_eq!(b.image_fate("app:2.0-oom"), crash(137, "OOMKilled"));
+        assert_eq!(b.image_fate("init:noexec"), crash(126, "Error"));
+        assert_eq!(b.image_fate("init:notfound"), crash(127, "Error"));
         assert_eq!(b.image_fate("nginx:missing"), ImageFate::Missing);
         assert_eq!(b.image_fate("broken/nginx"), ImageFate::Runs, "only the tag counts");
         let d = b.ready_delay(1, "web-abc");

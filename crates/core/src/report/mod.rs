@@ -10,6 +10,7 @@
 
 pub mod changes;
 pub mod compare;
+pub mod diagnose;
 pub mod diff;
 pub mod normalize;
 pub mod owned;

@@ -21,10 +21,13 @@ const PULL_RETRY: Duration = Duration::from_secs(1);
 enum Stage {
     Creating,
     Running,
-    /// Crashed `restarts` times so far; waiting to restart.
+    /// Crashed `restarts` times so far (each time with this exit code and reason);
+    /// waiting to restart.
     CrashLoop {
         restarts: u32,
         last_start: SystemTime,
+        exit_code: i64,
+        reason: &'static str,
     },
     PullFailed {
         backoff: bool,
@@ -63,12 +66,14 @@ fn stage_of(ctl: &mut Controller, image: &str, started: (SystemTime, Instant), n
                 backoff: elapsed >= PULL_RETRY,
             }
         }
-        ImageFate::Broken => {
+        ImageFate::Crash { exit_code, reason } => {
             let (restarts, last, next) = crash_position(ctl, elapsed);
             ctl.wake_at(started.1 + next);
             Stage::CrashLoop {
                 restarts,
                 last_start: started.0 + last,
+                exit_code,
+                reason,
             }
         }
     }
@@ -111,12 +116,17 @@ fn container_status(
             s["imageID"] = json!(image_id);
             s["containerID"] = json!(id);
         }
-        Stage::CrashLoop { restarts, last_start } => {
+        Stage::CrashLoop {
+            restarts,
+            last_start,
+            exit_code,
+            reason,
+        } => {
             let backoff = ctl.cluster.behavior.crash_backoff(*restarts).as_secs().max(1);
             s["restartCount"] = json!(restarts);
             s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
                 "message": format!("back-off {backoff}s restarting failed container={name} pod={pod}_{pod_uid}")}});
-            s["lastState"] = json!({"terminated": {"exitCode": ctl.cluster.behavior.crash_exit_code, "reason": "Error",
+            s["lastState"] = json!({"terminated": {"exitCode": exit_code, "reason": reason,
                 "startedAt": rfc3339(*last_start), "finishedAt": rfc3339(*last_start), "containerID": id}});
             s["imageID"] = json!(image_id);
             s["containerID"] = json!(id);

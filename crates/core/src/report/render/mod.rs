@@ -1,6 +1,7 @@
 //! Rendering reports and report diffs: JSON and YAML (the data itself), a terminal view with
 //! coloured unified diffs, Markdown, and one self-contained HTML file with side-by-side diffs.
 
+pub mod diagnosis;
 pub mod html;
 pub mod markdown;
 pub mod terminal;
@@ -30,6 +31,20 @@ pub fn report(r: &Report, format: Format, color: bool) -> Result<String, serde_j
         Format::Terminal => terminal::report(r, color),
         Format::Markdown => markdown::report(r),
         Format::Html => html::report(r),
+    })
+}
+
+/// A diagnosis in `format`.
+///
+/// # Errors
+/// Serialisation failures.
+pub fn diagnosis(d: &super::diagnose::Diagnosis, format: Format) -> Result<String, serde_json::Error> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(d)? + "\n",
+        Format::Yaml => crate::yaml::to_string(d).map_err(serde::ser::Error::custom)?,
+        Format::Terminal => diagnosis::terminal(d),
+        Format::Markdown => diagnosis::markdown(d),
+        Format::Html => diagnosis::html(d),
     })
 }
 
