@@ -53,3 +53,33 @@ pub fn start_sim(clusters: usize, scenario: Option<&str>) -> SimProcess {
         startup: started.elapsed(),
     }
 }
+
+/// Run a command to its end, sampling its peak RSS from /proc: (wall time, peak RSS KiB,
+/// exit code, stdout).
+pub fn measure(command: &mut Command) -> (Duration, u64, Option<i32>, Vec<u8>) {
+    let out = tempfile::NamedTempFile::new().expect("a temporary file");
+    let started = Instant::now();
+    let mut child = command
+        .stdout(out.reopen().expect("reopen"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the command runs");
+    let pid = child.id();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = started.elapsed();
+    (wall, peak, status.code(), std::fs::read(out.path()).unwrap_or_default())
+}

@@ -60,7 +60,7 @@ pub struct FanoutArgs {
 }
 
 /// How a fleet command runs: sources, selection, policy, limits, audit.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,

@@ -161,18 +161,28 @@ pub async fn run(a: DiagnoseArgs) -> Result<u8, CliError> {
             failed.insert(r.cluster.clone(), why(r));
         }
     }
-    // The namespace's events, only where something is not Ready.
-    let events = match read(&a.run, "events", None).await? {
-        Ok(r) => r,
-        Err(code) => return Ok(code),
-    };
-    for r in events {
-        if let Some(input) = inputs.get_mut(&r.cluster) {
-            input.events = objects(&r);
-        }
-    }
     for cluster in failed.keys() {
         inputs.remove(cluster);
+    }
+    // The namespace's events, read only where something is not Ready.
+    let sick: Vec<String> = inputs
+        .iter()
+        .filter(|(_, i)| diagnose::needs_events(i))
+        .map(|(c, _)| c.clone())
+        .collect();
+    if !sick.is_empty() {
+        let mut only = a.run.clone();
+        only.source.clusters = Some(sick.join(","));
+        match read(&only, "events", None).await? {
+            Ok(events) => {
+                for r in events {
+                    if let Some(input) = inputs.get_mut(&r.cluster) {
+                        input.events = objects(&r);
+                    }
+                }
+            }
+            Err(code) => return Ok(code),
+        }
     }
     let d = diagnose::build(&a.target, a.run.namespace.as_deref(), &inputs, failed);
     let text = render::diagnosis(&d, a.output.into())?;

@@ -84,7 +84,9 @@ fn text<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn ready(pod: &Value) -> bool {
+/// Whether a pod is Ready (or finished successfully).
+#[must_use]
+pub fn ready(pod: &Value) -> bool {
     let phase = text(pod, "/status/phase");
     if phase == "Succeeded" {
         return true;
@@ -289,6 +291,17 @@ fn cause_of(pod: &Value, events: &[Value]) -> (String, String, Option<String>, V
         None,
         not_ready,
     )
+}
+
+/// Whether a cluster's input needs its events read: a pod not Ready, or a workload short
+/// of pods.
+#[must_use]
+pub fn needs_events(input: &ClusterInput) -> bool {
+    let short = input.workload.as_ref().is_some_and(|w| {
+        let desired = w.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        i64::try_from(input.pods.len()).unwrap_or(i64::MAX) < desired
+    });
+    short || input.pods.iter().any(|p| !ready(p))
 }
 
 /// Why a workload has fewer pods than it asks for: a controller's FailedCreate (quota,
