@@ -233,6 +233,12 @@ impl Cluster {
         })
     }
 
+    /// The zone of node `i`.
+    #[must_use]
+    pub fn node_zone(i: usize) -> String {
+        zone_of(i)
+    }
+
     /// A Ready node with capacity, as a kubelet registers it.
     fn node(&self, i: usize, now: &str) -> Value {
         let name = format!("{}-node-{i}", self.name);
@@ -242,6 +248,8 @@ impl Cluster {
             "metadata": {"name": name, "uid": new_uid(), "creationTimestamp": now, "labels": {
                 "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                 format!("node-role.kubernetes.io/{role}"): "",
+                // NB: nodes spread over zones a, b, c in turn, as a cloud's node pools do.
+                "topology.kubernetes.io/zone": zone_of(i), "topology.kubernetes.io/region": "sim-1",
             }},
             "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]},
             "status": {
@@ -373,4 +381,9 @@ pub fn now_rfc3339() -> String {
 #[must_use]
 pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// Zones `sim-1a`, `sim-1b`, `sim-1c`, in turn.
+fn zone_of(i: usize) -> String {
+    format!("sim-1{}", ["a", "b", "c"][i % 3])
 }

@@ -306,6 +306,18 @@ const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        group: "discovery.k8s.io",
+        version: "v1",
+        resource: "endpointslices",
+        kind: "EndpointSlice",
+        namespaced: true,
+        short: &[],
+        all_category: false,
+        status: false,
+        scale: false,
+        fields: &[],
+    },
+    Builtin {
         group: "coordination.k8s.io",
         version: "v1",
         resource: "leases",

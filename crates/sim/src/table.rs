@@ -130,6 +130,7 @@ fn builtin_columns(kind: &str) -> Vec<Column> {
             ("Selector", 1),
         ],
         "Lease" => &[("Holder", 0), ("Age", 0)],
+        "EndpointSlice" => &[("AddressType", 0), ("Ports", 0), ("Endpoints", 0), ("Age", 0)],
         "CustomResourceDefinition" | "Role" | "ClusterRole" => &[("Created At", 0)],
         "RoleBinding" | "ClusterRoleBinding" => &[
             ("Role", 0),
@@ -579,6 +580,48 @@ fn builtin_cells(kind: &str, obj: &Value, now: i64) -> Vec<Value> {
                 json!(c),
                 json!(im),
                 json!(selector_string(obj.pointer("/spec/selector"))),
+            ]
+        }
+        "EndpointSlice" => {
+            let ports = obj
+                .pointer("/ports")
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty())
+                .map_or_else(
+                    || "<unset>".to_string(),
+                    |a| {
+                        a.iter()
+                            .map(|p| {
+                                p.get("port")
+                                    .and_then(Value::as_i64)
+                                    .map_or_else(|| "<unset>".to_string(), |n| n.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
+                );
+            // NB: kubectl's printer shows the first three addresses, then "+ N more...".
+            let addresses: Vec<&str> = obj
+                .pointer("/endpoints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e.get("addresses").and_then(Value::as_array).into_iter().flatten())
+                .filter_map(Value::as_str)
+                .collect();
+            let endpoints = if addresses.is_empty() {
+                "<none>".to_string()
+            } else if addresses.len() > 3 {
+                format!("{} + {} more...", addresses[..3].join(","), addresses.len() - 3)
+            } else {
+                addresses.join(",")
+            };
+            vec![
+                name,
+                json!(s(obj, "/addressType")),
+                json!(ports),
+                json!(endpoints),
+                json!(created),
             ]
         }
         "Lease" => vec![

@@ -8,6 +8,7 @@
 //! reconcile passes until one makes no write; controllers write only what changed, so the
 //! passes converge.
 
+mod endpointslices;
 mod events;
 mod kubelet;
 mod namespaces;
@@ -193,6 +194,7 @@ impl Controller {
         workloads::stateful_sets(self);
         workloads::daemon_sets(self);
         kubelet::pods(self);
+        endpointslices::reconcile(self);
         self.writes
     }
 }

@@ -300,3 +300,69 @@ impl FirstLines for std::process::Command {
         lines
     }
 }
+
+#[test]
+fn endpointslices_follow_the_service_pods_with_nodes_and_zones() {
+    let Some((_fleet, k)) = setup() else { return };
+    k.ok(&["rollout", "status", "deploy/web", "-n", "shop", "--timeout=30s"]);
+    // As kube-controller-manager: one slice per Service, named after it, labelled with it.
+    let slices = muster_testkit::eventually_sync("the slice lists three ready pods", Duration::from_secs(20), || {
+        let out = k.ok(&["get", "endpointslices", "-n", "shop"]);
+        let three = out
+            .lines()
+            .nth(1)
+            .and_then(|row| row.split_whitespace().nth(3))
+            .is_some_and(|eps| eps.split(',').count() == 3);
+        (out.lines().count() == 2 && three).then_some(out)
+    });
+    let header: Vec<&str> = slices.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], "{slices}");
+    let row: Vec<&str> = slices.lines().nth(1).unwrap().split_whitespace().collect();
+    assert!(
+        row[0].starts_with("web-") && row[1] == "IPv4" && row[2] == "80",
+        "{slices}"
+    );
+    assert_eq!(row[3].split(',').count(), 3, "{slices}");
+    let labelled = k.ok(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "shop",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "jsonpath={range .items[0].endpoints[*]}{.nodeName}/{.zone}/{.conditions.ready} {end}",
+    ]);
+    let endpoints: Vec<&str> = labelled.split_whitespace().collect();
+    assert_eq!(endpoints.len(), 3, "{labelled}");
+    assert!(
+        endpoints
+            .iter()
+            .all(|e| e.contains("-node-") && e.contains("/sim-1") && e.ends_with("/true")),
+        "{labelled}"
+    );
+    // Nodes carry their zone.
+    let zones = k.ok(&["get", "nodes", "-L", "topology.kubernetes.io/zone", "--no-headers"]);
+    assert!(zones.contains("sim-1a") && zones.contains("sim-1b"), "{zones}");
+    // Scaled down, the slice follows.
+    k.ok(&["scale", "deploy/web", "-n", "shop", "--replicas=1"]);
+    muster_testkit::eventually_sync("one endpoint left", Duration::from_secs(20), || {
+        let out = k.ok(&[
+            "get",
+            "endpointslices",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.items[0].endpoints[*].addresses[0]}",
+        ]);
+        (out.split_whitespace().count() == 1).then_some(())
+    });
+    // And goes with its Service.
+    k.ok(&["delete", "svc", "web", "-n", "shop"]);
+    muster_testkit::eventually_sync("the slice deleted with its Service", Duration::from_secs(20), || {
+        k.ok(&["get", "endpointslices", "-n", "shop", "-o", "name"])
+            .trim()
+            .is_empty()
+            .then_some(())
+    });
+}
