@@ -18,16 +18,27 @@ fn deployment(image: &str, init: Option<&str>) -> Value {
     if let Some(i) = init {
         d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "migrate", "image": i}]);
     }
+    let c = &mut d["spec"]["template"]["spec"]["containers"][0];
+    match image {
+        "web:big" => c["resources"] = json!({"requests": {"cpu": "16"}}),
+        "web:mount" => {
+            c["volumeMounts"] = json!([{"name": "config", "mountPath": "/etc/web"}]);
+            d["spec"]["template"]["spec"]["volumes"] = json!([{"name": "config", "configMap": {"name": "web-config"}}]);
+        }
+        "web:1-unready" => c["readinessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 8080}}),
+        _ => {}
+    }
     d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_cause_on_many_clusters_is_one_line() {
-    let fleet = tokio::task::spawn_blocking(|| TestFleet::start(8)).await.unwrap();
+    let fleet = tokio::task::spawn_blocking(|| TestFleet::start(11)).await.unwrap();
     let text = std::fs::read_to_string(&fleet.kubeconfig).unwrap();
     // sim-000..002 pull a missing image, 003 crash-loops, 004 is OOMKilled, 005's init
-    // container is not found, 006 and 007 are healthy.
-    let plan: [(&str, Option<&str>); 8] = [
+    // container is not found, 006 and 007 are healthy; 008 asks for more CPU than a node has,
+    // 009 mounts a missing ConfigMap, 010 never passes its readiness probe.
+    let plan: [(&str, Option<&str>); 11] = [
         ("web:1.2-missing", None),
         ("web:1.2-missing", None),
         ("web:1.2-missing", None),
@@ -36,6 +47,9 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
         ("web:1.1", Some("tools:notfound")),
         ("web:1.1", None),
         ("web:1.1", None),
+        ("web:big", None),
+        ("web:mount", None),
+        ("web:1-unready", None),
     ];
     for (ctx, (image, init)) in fleet.contexts.iter().zip(plan) {
         let c = kube_client_from(&text, ctx, true).await;
@@ -72,12 +86,15 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
                 .collect();
             (out.status.code() == Some(1)
                 && d["healthy"] == json!(["sim-006", "sim-007"])
-                && reasons.len() == 4
+                && reasons.len() == 7
                 && [
                     "ImagePullBackOff",
                     "CrashLoopBackOff",
                     "OOMKilled",
                     "InitContainerFailed",
+                    "Unschedulable",
+                    "FailedMount",
+                    "ReadinessProbeFailed",
                 ]
                 .iter()
                 .all(|r| reasons.contains(r)))
@@ -115,6 +132,9 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
         "{init}"
     );
     assert_eq!(init["meaning"], "command not found");
+    assert_eq!(cause("Unschedulable")["detail"], "insufficient cpu");
+    assert_eq!(cause("FailedMount")["detail"], "ConfigMap web-config");
+    assert_eq!(cause("ReadinessProbeFailed")["detail"], "Readiness probe failed");
     assert_eq!(d["healthy"], json!(["sim-006", "sim-007"]));
     let term = run("terminal");
     let t = String::from_utf8_lossy(&term.stdout);

@@ -24,6 +24,8 @@ pub struct Behavior {
     pub noexec_marker: String,
     /// An image whose tag contains this exits 127 (its command is not found).
     pub notfound_marker: String,
+    /// An image whose tag contains this runs but never passes its readiness probe.
+    pub unready_marker: String,
     /// Exit code of a crash-looping container.
     pub crash_exit_code: i64,
     /// First crash back-off; doubles per restart up to `crash_backoff_max_ms`.
@@ -51,6 +53,7 @@ impl Default for Behavior {
             oom_marker: ":oom".into(),
             noexec_marker: ":noexec".into(),
             notfound_marker: ":notfound".into(),
+            unready_marker: ":unready".into(),
             crash_exit_code: 1,
             crash_backoff_ms: 1000,
             crash_backoff_max_ms: 10_000,
@@ -98,6 +101,8 @@ impl Behavior {
             crash(127, "Error")
         } else if marks(&self.broken_marker) {
             crash(self.crash_exit_code, "Error")
+        } else if marks(&self.unready_marker) {
+            ImageFate::Unready
         } else {
             ImageFate::Runs
         }
@@ -114,6 +119,8 @@ pub enum ImageFate {
         reason: &'static str,
     },
     Missing,
+    /// Runs, but its readiness probe fails.
+    Unready,
 }
 
 /// FNV-1a, the hash Kubernetes uses for pod-template hashes; also a cheap seed mixer.
@@ -138,6 +145,7 @@ mod tests {
         assert_eq!(b.image_fate("app:2.0-oom"), crash(137, "OOMKilled"));
         assert_eq!(b.image_fate("init:noexec"), crash(126, "Error"));
         assert_eq!(b.image_fate("init:notfound"), crash(127, "Error"));
+        assert_eq!(b.image_fate("web:2-unready"), ImageFate::Unready);
         assert_eq!(b.image_fate("nginx:missing"), ImageFate::Missing);
         assert_eq!(b.image_fate("broken/nginx"), ImageFate::Runs, "only the tag counts");
         let d = b.ready_delay(1, "web-abc");

@@ -21,6 +21,8 @@ const PULL_RETRY: Duration = Duration::from_secs(1);
 enum Stage {
     Creating,
     Running,
+    /// Running, its readiness probe failing.
+    Unready,
     /// Crashed `restarts` times so far (each time with this exit code and reason);
     /// waiting to restart.
     CrashLoop {
@@ -56,8 +58,9 @@ fn stage_of(ctl: &mut Controller, image: &str, started: (SystemTime, Instant), n
     }
     let elapsed = now - started.1;
     match ctl.cluster.behavior.image_fate(image) {
-        ImageFate::Runs if completes => Stage::Completed,
+        ImageFate::Runs | ImageFate::Unready if completes => Stage::Completed,
         ImageFate::Runs => Stage::Running,
+        ImageFate::Unready => Stage::Unready,
         ImageFate::Missing => {
             if elapsed < PULL_RETRY {
                 ctl.wake_at(started.1 + PULL_RETRY);
@@ -103,9 +106,9 @@ fn container_status(
         Stage::Creating => {
             s["state"] = json!({"waiting": {"reason": if init { "PodInitializing" } else { "ContainerCreating" }}});
         }
-        Stage::Running => {
+        Stage::Running | Stage::Unready => {
             s["state"] = json!({"running": {"startedAt": rfc3339(started)}});
-            s["ready"] = json!(!init);
+            s["ready"] = json!(!init && *stage == Stage::Running);
             s["started"] = json!(true);
             s["imageID"] = json!(image_id);
             s["containerID"] = json!(id);
@@ -174,8 +177,44 @@ pub(super) fn pods(ctl: &mut Controller) {
         let started = (first.0 + delay, first.1 + delay);
         let spec = &pod.value["spec"];
         let node = spec["nodeName"].as_str().unwrap_or_default().to_string();
+        if node.is_empty() {
+            unscheduled(ctl, pod, nodes.len());
+            continue;
+        }
         let list = |k: &str| spec.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
         let (inits, containers) = (list("initContainers"), list("containers"));
+        // A volume from a ConfigMap or Secret that does not exist holds every container in
+        // ContainerCreating, with the kubelet's FailedMount event, until it appears.
+        if let Some((volume, missing)) = missing_volume(ctl, pod) {
+            ctl.event(
+                &pod.value,
+                EventType::Warning,
+                "FailedMount",
+                &format!("MountVolume.SetUp failed for volume \"{volume}\" : {missing} not found"),
+                ("kubelet", Some(&node)),
+            );
+            let statuses: Vec<Value> = containers
+                .iter()
+                .map(|c| container_status(ctl, c, &Stage::Creating, started.0, pod.name(), &pod_uid, false))
+                .collect();
+            let created_at = rfc3339(first.0);
+            let mut v = pod.value.clone();
+            v["status"] = json!({
+                "phase": "Pending",
+                "conditions": [
+                    condition("PodReadyToStartContainers", false, None, &created_at),
+                    condition("Initialized", true, None, &created_at),
+                    condition("Ready", false, Some("ContainersNotReady"), &created_at),
+                    condition("ContainersReady", false, Some("ContainersNotReady"), &created_at),
+                    condition("PodScheduled", true, None, &created_at),
+                ],
+                "startTime": created_at,
+                "containerStatuses": statuses,
+                "qosClass": pod.value.pointer("/status/qosClass").cloned().unwrap_or(json!("BestEffort")),
+            });
+            ctl.update(&pod_gr, pod, v);
+            continue;
+        }
 
         // Init containers run in order; a failing one holds the pod in Init.
         let mut init_statuses = Vec::new();
@@ -215,7 +254,7 @@ pub(super) fn pods(ctl: &mut Controller) {
         let all_started = init_blocked.is_none()
             && stages
                 .iter()
-                .all(|s| matches!(s, Stage::Running | Stage::CrashLoop { .. }));
+                .all(|s| matches!(s, Stage::Running | Stage::Unready | Stage::CrashLoop { .. }));
         let all_ready = init_blocked.is_none() && stages.iter().all(|s| *s == Stage::Running);
         let started_at = rfc3339(started.0);
         let created_at = rfc3339(first.0);
@@ -260,6 +299,69 @@ pub(super) fn pods(ctl: &mut Controller) {
     ctl.forget_events(&live);
 }
 
+/// A pod no node can take: Pending, `PodScheduled=False Unschedulable`, and the
+/// scheduler's FailedScheduling event, with the scheduler's own wording.
+fn unscheduled(ctl: &mut Controller, pod: &crate::store::Object, nodes: usize) {
+    let lacking = super::scheduling::insufficient(&pod.value["spec"]);
+    let message = super::scheduling::unschedulable_message(nodes.max(1), &lacking);
+    ctl.event(
+        &pod.value,
+        EventType::Warning,
+        "FailedScheduling",
+        &message,
+        ("default-scheduler", None),
+    );
+    let at = pod
+        .value
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut c = condition("PodScheduled", false, Some("Unschedulable"), &at);
+    c["message"] = json!(message);
+    let mut v = pod.value.clone();
+    v["status"] = json!({"phase": "Pending", "conditions": [c],
+        "qosClass": pod.value.pointer("/status/qosClass").cloned().unwrap_or(json!("BestEffort"))});
+    ctl.update(&gr("", "pods"), pod, v);
+}
+
+/// The first volume of a pod whose ConfigMap or Secret does not exist (and is not
+/// optional): its name and `configmap "x"` / `secret "x"`.
+fn missing_volume(ctl: &Controller, pod: &crate::store::Object) -> Option<(String, String)> {
+    let volumes = pod.value.pointer("/spec/volumes").and_then(Value::as_array)?;
+    for v in volumes {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+        let (kind, resource, object) = if let Some(cm) = v.get("configMap") {
+            (
+                "configmap",
+                "configmaps",
+                cm.get("name").and_then(Value::as_str).map(|n| (n, cm)),
+            )
+        } else if let Some(sec) = v.get("secret") {
+            (
+                "secret",
+                "secrets",
+                sec.get("secretName").and_then(Value::as_str).map(|n| (n, sec)),
+            )
+        } else {
+            continue;
+        };
+        let Some((object, source)) = object else { continue };
+        if source.get("optional").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        if ctl
+            .cluster
+            .store
+            .get(&gr("", resource), pod.namespace(), object)
+            .is_none()
+        {
+            return Some((name.to_string(), format!("{kind} \"{object}\"")));
+        }
+    }
+    None
+}
+
 /// Kubelet and scheduler events, recorded on each transition (repeats fold into counts).
 fn record_transitions(
     ctl: &mut Controller,
@@ -284,7 +386,7 @@ fn record_transitions(
         let image = c["image"].as_str().unwrap_or_default();
         match stage {
             Stage::Creating => {}
-            Stage::Running | Stage::Completed | Stage::CrashLoop { .. } => {
+            Stage::Running | Stage::Unready | Stage::Completed | Stage::CrashLoop { .. } => {
                 ctl.event(
                     &pod.value,
                     EventType::Normal,
@@ -306,6 +408,17 @@ fn record_transitions(
                     &format!("Started container {name}"),
                     kubelet,
                 );
+                if *stage == Stage::Unready {
+                    let probe = c.pointer("/readinessProbe");
+                    let message = if probe.and_then(|p| p.get("httpGet")).is_some() {
+                        "Readiness probe failed: HTTP probe failed with statuscode: 503".to_string()
+                    } else if let Some(port) = probe.and_then(|p| p.pointer("/tcpSocket/port")) {
+                        format!("Readiness probe failed: dial tcp: connect to port {port}: connection refused")
+                    } else {
+                        "Readiness probe failed: the container did not report ready".to_string()
+                    };
+                    ctl.event(&pod.value, EventType::Warning, "Unhealthy", &message, kubelet);
+                }
                 if let Stage::CrashLoop { restarts, .. } = stage
                     && *restarts > 0
                 {

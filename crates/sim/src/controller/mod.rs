@@ -12,6 +12,7 @@ mod endpointslices;
 mod events;
 mod kubelet;
 mod namespaces;
+mod scheduling;
 mod workloads;
 
 use std::collections::HashMap;

@@ -111,7 +111,11 @@ fn pod_from_template(
     meta["namespace"] = json!(owner.namespace());
     meta["ownerReferences"] = json!([owner_ref(owner)]);
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
-    spec["nodeName"] = json!(node);
+    // NB: a pod asking for more than any node has is left unscheduled, as the scheduler
+    // leaves it (the kubelet pass reports it Unschedulable).
+    if super::scheduling::insufficient(&spec).is_empty() {
+        spec["nodeName"] = json!(node);
+    }
     let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
         "status": {"phase": "Pending", "qosClass": "BestEffort"}});
     // NB: a pod a controller creates passes the same admission as any other.

@@ -366,3 +366,92 @@ fn endpointslices_follow_the_service_pods_with_nodes_and_zones() {
             .then_some(())
     });
 }
+
+#[test]
+fn pods_fail_as_real_clusters_fail_and_kubectl_describes_them() {
+    let fleet = TestFleet::start(1);
+    let Some(k) = Kubectl::new(&fleet.kubeconfig) else {
+        return;
+    };
+    k.ok(&["create", "ns", "bad"]);
+    let pod = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: bad}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n{spec}"
+        )
+    };
+    let specs = [
+        (
+            "big",
+            "      containers: [{name: app, image: 'app:1', resources: {requests: {cpu: '16', memory: 1Gi}}}]\n",
+        ),
+        (
+            "mount",
+            "      containers: [{name: app, image: 'app:1', volumeMounts: [{name: config, mountPath: /etc/app}]}]\n      volumes: [{name: config, configMap: {name: app-config}}]\n",
+        ),
+        (
+            "probe",
+            "      containers: [{name: app, image: 'app:1-unready', readinessProbe: {httpGet: {path: /healthz, port: 8080}}}]\n",
+        ),
+        ("oom", "      containers: [{name: app, image: 'app:2-oom'}]\n"),
+        (
+            "init",
+            "      initContainers: [{name: migrate, image: 'tools:notfound'}]\n      containers: [{name: app, image: 'app:1'}]\n",
+        ),
+    ];
+    for (name, spec) in specs {
+        k.ok_stdin(&["apply", "--server-side", "-f", "-"], &pod(name, spec));
+    }
+    let describe = |app: &str| k.ok(&["describe", "pod", "-n", "bad", "-l", &format!("app={app}")]);
+    let shows = |app: &str, needles: &[&str]| {
+        muster_testkit::eventually_sync(&format!("{app} described"), Duration::from_secs(30), || {
+            let d = describe(app);
+            needles.iter().all(|n| d.contains(n)).then_some(d)
+        })
+    };
+    shows(
+        "big",
+        &[
+            "FailedScheduling",
+            "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+            "default-scheduler",
+        ],
+    );
+    shows(
+        "mount",
+        &[
+            "FailedMount",
+            "MountVolume.SetUp failed for volume \"config\" : configmap \"app-config\" not found",
+        ],
+    );
+    shows(
+        "probe",
+        &[
+            "Unhealthy",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        ],
+    );
+    shows("oom", &["OOMKilled", "Exit Code:    137"]);
+    shows("init", &["Exit Code:    127"]);
+    let table = k.ok(&["get", "pods", "-n", "bad", "--no-headers"]);
+    let status_of = |app: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{app}-")))
+            .map(|l| l.split_whitespace().nth(2).unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status_of("big"), "Pending", "{table}");
+    assert_eq!(status_of("mount"), "ContainerCreating", "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("probe-") && l.contains(" 0/1 ") && l.contains("Running")),
+        "{table}"
+    );
+    // The ConfigMap appears: the pod starts.
+    k.ok(&["create", "configmap", "app-config", "-n", "bad", "--from-literal=a=1"]);
+    muster_testkit::eventually_sync("the mount pod running", Duration::from_secs(30), || {
+        let t = k.ok(&["get", "pods", "-n", "bad", "-l", "app=mount", "--no-headers"]);
+        t.contains("Running").then_some(())
+    });
+}
