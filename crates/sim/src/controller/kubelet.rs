@@ -178,7 +178,17 @@ pub(super) fn pods(ctl: &mut Controller) {
         let spec = &pod.value["spec"];
         let node = spec["nodeName"].as_str().unwrap_or_default().to_string();
         if node.is_empty() {
-            unscheduled(ctl, pod, nodes.len());
+            // The scheduler: a pod that fits is bound to a node (the next pass runs it).
+            if super::scheduling::insufficient(spec).is_empty() && !nodes.is_empty() {
+                let pick = nodes[usize::try_from(fnv1a(pod_uid.as_bytes()) % nodes.len() as u64).unwrap_or(0)]
+                    .name()
+                    .to_string();
+                let mut v = pod.value.clone();
+                v["spec"]["nodeName"] = json!(pick);
+                ctl.update(&pod_gr, pod, v);
+            } else {
+                unscheduled(ctl, pod, nodes.len());
+            }
             continue;
         }
         let list = |k: &str| spec.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
