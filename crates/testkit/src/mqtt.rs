@@ -52,7 +52,7 @@ impl Broker {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let mut conf = format!(
-            "listener {port} 127.0.0.1\nuser root\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_inflight_messages 100\nmax_queued_messages 100000\nlog_dest stderr\n",
+            "listener {port} 127.0.0.1\nuser root\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_inflight_messages 100\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nlog_type subscribe\n",
             dir.path().display()
         );
         match &options.user {
@@ -153,6 +153,22 @@ impl Broker {
                 std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until some client subscribed to `topic` (a message published before is lost).
+    ///
+    /// # Panics
+    /// When nobody subscribes within 30 s.
+    pub async fn wait_subscribed(&self, topic: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.log().lines().any(|l| l.ends_with(&format!(" {topic}"))) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nobody subscribed to {topic}: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -28,6 +28,7 @@ async fn hub_with_bridge(sim: &SimHub, broker: &Broker, tune: impl FnOnce(&mut M
     config.mqtt = Some(m);
     let hub = sim.serve(config).await;
     sim.all_healthy().await;
+    broker.wait_subscribed(DOWN).await;
     hub
 }
 
