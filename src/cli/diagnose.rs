@@ -75,21 +75,26 @@ fn matches(pod: &Value, selector: &str) -> bool {
     })
 }
 
-fn objects(r: &ExecResult) -> Vec<Value> {
+pub(crate) fn objects(r: &ExecResult) -> Vec<Value> {
     match &r.output {
         Output::Objects { items, .. } => items.iter().map(muster_core::result::Object::value).collect(),
         _ => Vec::new(),
     }
 }
 
-fn why(r: &ExecResult) -> String {
+pub(crate) fn why(r: &ExecResult) -> String {
     r.error
         .as_ref()
         .map_or_else(|| format!("{:?}", r.status), |e| format!("{}: {}", e.reason, e.message))
 }
 
-/// One read over the fleet: its results, or the exit code a refused run ends with.
-async fn read(args: &RunArgs, target: &str, selector: Option<&str>) -> Result<Result<Vec<ExecResult>, u8>, CliError> {
+/// One read over the fleet: its results, or the exit code a refused run ends with (the
+/// fleet views `topology` and `tree` read the same way).
+pub(crate) async fn read(
+    args: &RunArgs,
+    target: &str,
+    selector: Option<&str>,
+) -> Result<Result<Vec<ExecResult>, u8>, CliError> {
     let mut c = super::new_command(Action::Get);
     c.target = Some(target.parse::<Target>()?);
     c.label_selector = selector.map(String::from);

@@ -15,6 +15,8 @@ mod serve;
 #[cfg(feature = "sim")]
 mod sim;
 mod source;
+mod topology;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -65,6 +67,12 @@ pub enum Command {
     /// Why pods are not Ready on the selected clusters: root causes grouped across clusters
     /// (`deploy/web`, `pod/x`, `pods -l app=web`); exit 1 when a cause is found.
     Diagnose(Box<diagnose::DiagnoseArgs>),
+    /// A Service across the fleet: endpoints, nodes and zones per cluster; the clusters with
+    /// no ready endpoint or fewer nodes or zones than usual stand out (exit 1).
+    Topology(Box<topology::TopologyArgs>),
+    /// An object's ownership tree on every cluster (Deployment -> ReplicaSets -> Pods), with
+    /// finalizers and deletions, grouped by shape (exit 1 when they differ).
+    Tree(Box<tree::TreeArgs>),
     /// Saved reports: `report diff OLD.json NEW.json`, `report get NS/NAME` (from the hub).
     Report(compare::ReportArgs),
     /// Run the hub: FleetCommands, FleetClusters, FleetPolicies and FleetRollouts in a hub
@@ -116,6 +124,8 @@ pub fn main() -> ExitCode {
             Command::Compare(args) => compare::run(*args).await,
             Command::Report(args) => compare::report(args).await,
             Command::Diagnose(args) => diagnose::run(*args).await,
+            Command::Topology(args) => topology::run(*args).await,
+            Command::Tree(args) => tree::run(*args).await,
             Command::Serve(args) => serve::run(*args).await,
             Command::Rollout(args) => rollout::run(args).await,
             #[cfg(feature = "sim")]

@@ -1,6 +1,9 @@
-//! `muster diagnose` over simulated clusters failing in different ways: the same cause on
-//! several clusters is one line (image pull, crash loop with its exit code, OOMKilled, an
-//! init container's 127), healthy clusters are counted, every format renders, exit 1.
+//! The fleet views over simulated clusters. `muster diagnose`: the same cause on several
+//! clusters is one line (image pull, crash loop with its exit code, OOMKilled, an init
+//! container's 127, unschedulable, a missing ConfigMap, a failing readiness probe), healthy
+//! clusters are counted, every format renders, exit 1. `muster topology` marks the clusters
+//! whose Service has no ready endpoint or fewer nodes and zones; `muster tree` groups the
+//! ownership trees by shape.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -151,4 +154,146 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
         assert_eq!(o.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&o.stdout).contains(needle), "{format}");
     }
+}
+
+/// Four clusters running shop/web (3 replicas behind a Service): sim-002 scaled to one
+/// pod, sim-003 rolled to an image that crash-loops.
+async fn four_shops() -> TestFleet {
+    let fleet = tokio::task::spawn_blocking(|| TestFleet::start(4)).await.unwrap();
+    let text = std::fs::read_to_string(&fleet.kubeconfig).unwrap();
+    for ctx in &fleet.contexts {
+        let c = kube_client_from(&text, ctx, true).await;
+        create_namespace(&c, "shop").await;
+        for doc in muster_testkit::APP_YAML.split("\n---\n") {
+            let v: Value = serde_saphyr::from_str(doc).unwrap();
+            let kind = v["kind"].as_str().unwrap().to_string();
+            let name = v["metadata"]["name"].as_str().unwrap().to_string();
+            let ar = match kind.as_str() {
+                "Deployment" => kube::api::ApiResource::erase::<Deployment>(&()),
+                "Service" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&()),
+                _ => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+            };
+            Api::<kube::api::DynamicObject>::namespaced_with(c.clone(), "shop", &ar)
+                .patch(&name, &PatchParams::apply("test"), &Patch::Apply(v))
+                .await
+                .unwrap();
+        }
+    }
+    let deploys = |ctx: &str| {
+        let text = text.clone();
+        let ctx = ctx.to_string();
+        async move { Api::<Deployment>::namespaced(kube_client_from(&text, &ctx, true).await, "shop") }
+    };
+    // Ready everywhere first, then the two odd ones.
+    for ctx in &fleet.contexts {
+        let d = deploys(ctx).await;
+        eventually("web ready", Duration::from_secs(30), || {
+            let d = d.clone();
+            async move { (d.get("web").await.ok()?.status?.ready_replicas == Some(3)).then_some(()) }
+        })
+        .await;
+    }
+    deploys("sim-002")
+        .await
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    deploys("sim-003")
+        .await
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:broken"}]}},
+                "strategy": {"type": "Recreate", "rollingUpdate": null}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    fleet
+}
+
+fn fleet_view(fleet: &TestFleet, args: &[&str]) -> (Option<i32>, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .args(["-n", "shop", "-o", "json", "--kubeconfig"])
+        .arg(&fleet.kubeconfig)
+        .env("HOME", fleet.dir.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_and_trees_show_the_odd_clusters() {
+    let fleet = four_shops().await;
+    let t = eventually("sim-002 and sim-003 stand out", Duration::from_secs(60), || {
+        let (code, t) = fleet_view(&fleet, &["topology", "svc/web"]);
+        async move {
+            let odd: Vec<String> = t["clusters"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["standsOut"].as_array().is_some_and(|a| !a.is_empty()))
+                .map(|c| c["cluster"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (code == Some(1) && odd == ["sim-002", "sim-003"]).then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(t["usualNodes"], 3, "three pods spread over three nodes: {t}");
+    assert_eq!(t["usualZones"], 3);
+    let by = |c: &str| {
+        t["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["cluster"] == c)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by("sim-002")["standsOut"][0].as_str().unwrap().contains("1 node(s)"),
+        "{}",
+        by("sim-002")
+    );
+    assert!(
+        by("sim-003")["standsOut"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("no ready endpoint"),
+        "{}",
+        by("sim-003")
+    );
+    assert_eq!(by("sim-000")["ready"], 3);
+    // The trees: the usual shape on two clusters; sim-002 has one pod, sim-003 two ReplicaSets.
+    let trees = eventually("three shapes", Duration::from_secs(60), || {
+        let (code, t) = fleet_view(&fleet, &["tree", "deploy/web"]);
+        async move { (code == Some(1) && t["shapes"].as_array()?.len() == 3).then_some(t) }
+    })
+    .await;
+    assert_eq!(trees["shapes"][0]["clusters"], json!(["sim-000", "sim-001"]), "{trees}");
+    assert_eq!(trees["shapes"][0]["shape"], "Deployment > (ReplicaSet > (3x Pod))");
+    let shapes: Vec<&str> = trees["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect();
+    assert!(shapes.contains(&"Deployment > (ReplicaSet > (Pod))"), "{shapes:?}");
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.contains("2x ReplicaSet") || s.matches("ReplicaSet").count() == 2),
+        "sim-003 keeps its old ReplicaSet beside the new one: {shapes:?}"
+    );
 }

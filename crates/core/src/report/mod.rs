@@ -15,6 +15,8 @@ pub mod diff;
 pub mod normalize;
 pub mod owned;
 pub mod render;
+pub mod topology;
+pub mod tree;
 
 use std::collections::BTreeMap;
 
