@@ -14,7 +14,9 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}table{border-collapse:co
 td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}\
 .sbs td{font:12px/1.3 ui-monospace,monospace;white-space:pre;border:none;padding:0 8px}\
 .del{background:#fdd}.ins{background:#dfd}.base{color:#060;font-weight:bold}.miss{color:#a00}\
-details{margin:.5em 0}summary{cursor:pointer}";
+details{margin:.5em 0}summary{cursor:pointer}\
+.fleet{display:flex;flex-wrap:wrap;gap:2px;max-width:1400px;margin:.5em 0}.fleet a{display:block;width:12px;height:12px;border-radius:2px}\
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;border-radius:2px}";
 
 /// Escape text for HTML.
 #[must_use]
@@ -34,15 +36,16 @@ pub fn escape(s: &str) -> String {
 }
 
 fn page(title: &str, body: &str) -> String {
-    // NB: the script only counts what is on the page, so a test in a headless browser can
-    // tell the page rendered and ran; the report reads the same without it.
+    // NB: the script only counts what is on the page into invisible data attributes, so a
+    // test in a headless browser can tell the page rendered and ran; the report reads the
+    // same without it.
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\
 <title>{}</title><style>{STYLE}</style></head><body>\n{body}\n\
-<p id=\"rendered\"></p><script>document.getElementById('rendered').textContent=\
-'rendered: '+document.querySelectorAll('.variant').length+' variants, '+\
-document.querySelectorAll('.sbs tr').length+' diff lines';</script>\n</body></html>\n",
+<script>document.body.dataset.variants=document.querySelectorAll('.variant').length;\
+document.body.dataset.cells=document.querySelectorAll('.fleet a').length;\
+document.body.dataset.ms=Math.round(performance.now());</script>\n</body></html>\n",
         escape(title)
     )
 }
@@ -84,14 +87,106 @@ fn side_by_side(old: &str, new: &str) -> String {
     format!("<table class=\"sbs\">{rows}</table>")
 }
 
+/// Colours of variants B, C, ... (A, the baseline, is green).
+const VARIANT_COLORS: [&str; 8] = [
+    "#e67e22", "#9b59b6", "#3498db", "#e84393", "#16a085", "#d35400", "#2c3e50", "#c0392b",
+];
+
+/// The fleet at a glance: one cell per cluster, coloured by its state (the baseline, the
+/// variant it is in, missing the object, not answering); hovering names the cluster and
+/// its difference, clicking goes to it. Readable at thousands of clusters.
+fn fleet_picture(r: &Report) -> String {
+    let mut state: std::collections::BTreeMap<&str, (String, String, String)> = std::collections::BTreeMap::new();
+    for o in &r.objects {
+        for v in &o.variants {
+            let (color, what) = match o.role(v) {
+                "baseline" => ("#5cb85c".to_string(), "agrees with the baseline".to_string()),
+                "missing" => ("#f0ad4e".to_string(), format!("{} missing", o.object)),
+                _ => {
+                    let i = (v.id.bytes().next().unwrap_or(b'B').saturating_sub(b'B')) as usize;
+                    let first = v
+                        .differences
+                        .first()
+                        .map(|d| format!(": {}", d.path))
+                        .unwrap_or_default();
+                    (
+                        VARIANT_COLORS[i % VARIANT_COLORS.len()].to_string(),
+                        format!("{} variant {}{first}", o.object, v.id),
+                    )
+                }
+            };
+            for c in &v.clusters {
+                let anchor = format!("{}-{}", o.object, v.id);
+                let e = state
+                    .entry(c.as_str())
+                    .or_insert_with(|| (color.clone(), what.clone(), anchor.clone()));
+                // NB: a difference anywhere beats agreement elsewhere.
+                if e.1 == "agrees with the baseline" && what != e.1 {
+                    *e = (color.clone(), what.clone(), anchor);
+                }
+            }
+        }
+    }
+    if let Some(t) = &r.text {
+        for v in &t.variants {
+            let base = v.id == t.baseline;
+            let i = (v.id.bytes().next().unwrap_or(b'B').saturating_sub(b'B')) as usize;
+            let color = if base {
+                "#5cb85c".to_string()
+            } else {
+                VARIANT_COLORS[i % VARIANT_COLORS.len()].to_string()
+            };
+            for c in &v.clusters {
+                state.insert(
+                    c.as_str(),
+                    (color.clone(), format!("output variant {}", v.id), String::new()),
+                );
+            }
+        }
+    }
+    for (st, clusters) in &r.statuses {
+        let color = if st == "Succeeded" { "#5cb85c" } else { "#d9534f" };
+        for c in clusters {
+            state.insert(c.as_str(), (color.to_string(), st.clone(), String::new()));
+        }
+    }
+    for f in &r.failed {
+        state.insert(
+            f.cluster.as_str(),
+            ("#777".into(), format!("{:?}: {}", f.status, f.message), String::new()),
+        );
+    }
+    if state.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<div class=\"fleet\" id=\"fleet\">");
+    for (cluster, (color, what, anchor)) in &state {
+        let href = if anchor.is_empty() {
+            String::new()
+        } else {
+            format!(" href=\"#{}\"", escape(anchor))
+        };
+        let _ = write!(
+            out,
+            "<a{href} style=\"background:{color}\" title=\"{}\"></a>",
+            escape(&format!("{cluster}: {what}"))
+        );
+    }
+    out.push_str("</div><p class=\"legend\"><span style=\"background:#5cb85c\"></span>agrees\
+<span style=\"background:#e67e22\"></span>differs (a colour per variant)<span style=\"background:#f0ad4e\"></span>missing\
+<span style=\"background:#777\"></span>did not answer</p>\n");
+    out
+}
+
 /// A report as one HTML page.
 #[must_use]
 pub fn report(r: &Report) -> String {
     let mut b = format!(
-        "<h1>muster report: {} {}</h1>\n<p id=\"headline\">{}</p>\n",
+        "<h1>muster report: {} {}</h1>\n<p id=\"headline\">{}</p>\n{}",
         r.action,
         escape(&r.target),
-        escape(&headline(r))
+        escape(&headline(r)),
+        fleet_picture(r)
     );
     let s = &r.summary;
     let _ = writeln!(
