@@ -60,6 +60,10 @@ pub struct CompareArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Compare each group of clusters (by this cluster label's value) within itself, then
+    /// the groups' baselines against each other; exit 1 only for differences within a group.
+    #[arg(long, value_name = "LABEL")]
+    pub group_by: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
     /// Compare the output of this command (after `--`, run with exec) instead.
@@ -227,6 +231,9 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
         Execution::Planned => return Ok(exit::OK),
         Execution::Rejected(_) | Execution::NotConfirmed => return Ok(exit::ERROR),
     };
+    if let Some(label) = &a.group_by {
+        return grouped(&a, label, &results, &options).await;
+    }
     let mut report = compare::build(&results, &options)?;
     report.namespace = namespace;
     emit(
@@ -234,6 +241,44 @@ pub async fn run(a: CompareArgs) -> Result<u8, CliError> {
         a.out.as_deref(),
     )?;
     Ok(if report.agrees() { exit::OK } else { exit::FAILED })
+}
+
+/// `compare --group-by LABEL`: within each group, then across the groups' baselines.
+async fn grouped(a: &CompareArgs, label: &str, results: &[ExecResult], options: &Options) -> Result<u8, CliError> {
+    let loaded = a.run.source.load().await?;
+    let labels = loaded
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.labels.clone()))
+        .collect();
+    let g = muster_core::report::grouped::build(results, label, &labels, options)?;
+    let format: Format = a.output.into();
+    let color = use_color() && a.out.is_none();
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&g)? + "\n",
+        Format::Yaml => muster_core::yaml::to_string(&g)?,
+        Format::Html => return Err("--group-by renders as terminal, markdown, json or yaml".into()),
+        Format::Terminal | Format::Markdown => {
+            let heading = |t: &str| {
+                if format == Format::Markdown {
+                    format!("# {t}\n\n")
+                } else {
+                    format!("=== {t}\n")
+                }
+            };
+            let mut out = String::new();
+            for (group, r) in &g.groups {
+                out.push_str(&heading(&format!("{group}: {} cluster(s)", r.summary.clusters)));
+                out.push_str(&render::report(r, format, color)?);
+                out.push('\n');
+            }
+            out.push_str(&heading("The groups' baselines against each other"));
+            out.push_str(&render::report(&g.baselines, format, color)?);
+            out
+        }
+    };
+    emit(&text, a.out.as_deref())?;
+    Ok(if g.agrees() { exit::OK } else { exit::FAILED })
 }
 
 /// Read a saved report (JSON or YAML), naming the file in errors.

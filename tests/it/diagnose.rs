@@ -297,3 +297,61 @@ async fn topology_and_trees_show_the_odd_clusters() {
         "sim-003 keeps its old ReplicaSet beside the new one: {shapes:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_by_group_judges_each_cluster_by_its_own_group() {
+    let fleet = tokio::task::spawn_blocking(|| TestFleet::start(5)).await.unwrap();
+    let text = std::fs::read_to_string(&fleet.kubeconfig).unwrap();
+    // sim-000..002 are prod on web:2 but sim-002 drifted to web:1; sim-003/004 are stage on web:3.
+    for (ctx, image) in fleet.contexts.iter().zip(["web:2", "web:2", "web:1", "web:3", "web:3"]) {
+        let c = kube_client_from(&text, ctx, true).await;
+        create_namespace(&c, "shop").await;
+        Api::<Deployment>::namespaced(c, "shop")
+            .patch(
+                "web",
+                &PatchParams::apply("test"),
+                &Patch::Apply(deployment(image, None)),
+            )
+            .await
+            .unwrap();
+    }
+    let cfg = fleet.dir.path().join("fleet.yaml");
+    std::fs::write(&cfg, "labels:\n- match: 'sim-*'\n  labels: {env: prod}\n- match: 'sim-003'\n  labels: {env: stage}\n- match: 'sim-004'\n  labels: {env: stage}\n").unwrap();
+    let run = |output: &str| {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args([
+                "compare",
+                "deploy/web",
+                "-n",
+                "shop",
+                "--group-by",
+                "env",
+                "-o",
+                output,
+                "--fleet",
+            ])
+            .arg(&cfg)
+            .arg("--kubeconfig")
+            .arg(&fleet.kubeconfig)
+            .env("HOME", fleet.dir.path())
+            .env("RUST_LOG", "warn")
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let g: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(g["groups"]["env=prod"]["summary"]["differ"], 1, "{g}");
+    assert_eq!(g["groups"]["env=stage"]["summary"]["differ"], 0);
+    assert_eq!(
+        g["baselines"]["summary"]["variants"], 2,
+        "prod and stage differ, on purpose"
+    );
+    let t = String::from_utf8_lossy(&run("terminal").stdout).into_owned();
+    assert!(
+        t.contains("=== env=prod: 3 cluster(s)") && t.contains("The groups' baselines against each other"),
+        "{t}"
+    );
+}

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod compare;
 pub mod diagnose;
 pub mod diff;
+pub mod grouped;
 pub mod normalize;
 pub mod owned;
 pub mod render;
