@@ -257,7 +257,7 @@ async fn grouped(a: &CompareArgs, label: &str, results: &[ExecResult], options: 
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&g)? + "\n",
         Format::Yaml => muster_core::yaml::to_string(&g)?,
-        Format::Html => return Err("--group-by renders as terminal, markdown, json or yaml".into()),
+        Format::Html => render::html::grouped(&g),
         Format::Terminal | Format::Markdown => {
             let heading = |t: &str| {
                 if format == Format::Markdown {

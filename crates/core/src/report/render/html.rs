@@ -181,6 +181,35 @@ fn fleet_picture(r: &Report) -> String {
 /// A report as one HTML page.
 #[must_use]
 pub fn report(r: &Report) -> String {
+    page(&format!("muster report: {} {}", r.action, r.target), &body(r))
+}
+
+/// `compare --group-by` as one page: each group's picture and variants under its name,
+/// then the groups' baselines against each other.
+#[must_use]
+pub fn grouped(g: &super::super::grouped::Grouped) -> String {
+    let mut b = format!(
+        "<h1>muster report by {}: {} group(s)</h1>\n<ul>",
+        escape(&g.group_by),
+        g.groups.len()
+    );
+    for (name, r) in &g.groups {
+        let _ = write!(b, "<li>{}: {}</li>", escape(name), escape(&headline(r)));
+    }
+    b.push_str("</ul>\n");
+    for (name, r) in &g.groups {
+        let _ = writeln!(b, "<section class=\"group\"><h1>{}</h1>", escape(name));
+        b.push_str(&body(r));
+        b.push_str("</section>\n");
+    }
+    b.push_str("<section class=\"group\"><h1>The groups' baselines against each other</h1>");
+    b.push_str(&body(&g.baselines));
+    b.push_str("</section>\n");
+    page(&format!("muster report by {}", g.group_by), &b)
+}
+
+/// A report's page body.
+fn body(r: &Report) -> String {
     let mut b = format!(
         "<h1>muster report: {} {}</h1>\n<p id=\"headline\">{}</p>\n{}",
         r.action,
@@ -291,7 +320,7 @@ pub fn report(r: &Report) -> String {
         }
         b.push_str("</table>\n");
     }
-    page(&format!("muster report: {} {}", r.action, r.target), &b)
+    b
 }
 
 /// A report diff as one HTML page.
