@@ -38,6 +38,12 @@ pub enum RolloutCommand {
         name: String,
         #[arg(short = 'w', long)]
         watch: bool,
+        /// `html`: one page with a cell per cluster by wave and state.
+        #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "html"])]
+        output: String,
+        /// With `-o html`: write the page to FILE.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Give up watching after this long.
         #[arg(long, value_parser = super::actions::positive_duration, default_value = "1h")]
         timeout: Duration,
@@ -88,7 +94,17 @@ pub async fn run(a: RolloutArgs) -> Result<u8, CliError> {
     let control = |name: &str| Control::new(&client, &namespace, name);
     match a.command {
         RolloutCommand::Apply(args) => apply(&client, &namespace, args).await,
-        RolloutCommand::Status { name, watch, timeout } => status(&control(&name), watch, timeout).await,
+        RolloutCommand::Status { name, output, out, .. } if output == "html" => {
+            let page = control(&name).picture().await?;
+            match out {
+                Some(p) => muster_fleet::files::write_private(&p, &page)?,
+                None => print!("{page}"),
+            }
+            Ok(exit::OK)
+        }
+        RolloutCommand::Status {
+            name, watch, timeout, ..
+        } => status(&control(&name), watch, timeout).await,
         RolloutCommand::Pause { name } => {
             control(&name).set_paused(true).await?;
             println!("fleetrollout {namespace}/{name} paused");

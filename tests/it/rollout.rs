@@ -130,6 +130,12 @@ async fn the_cli_drives_a_rollout_through_approval_and_undo() {
             .clone();
         assert_eq!(image.as_deref(), Some("nginx:1.0"), "{m}");
     }
+    let page = text(&rollout(&sim, home, &["status", "api", "-o", "html"]));
+    assert_eq!(page.matches("<a style=").count(), 4, "a cell per cluster: {page:.2000}");
+    assert!(
+        page.contains(": RolledBack") && page.contains("<h2>all (4 cluster(s))</h2>"),
+        "{page:.3000}"
+    );
     let history = text(&rollout(&sim, home, &["history", "api"]));
     assert!(
         history.contains("REVISION") && history.lines().count() == 3,

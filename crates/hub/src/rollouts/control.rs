@@ -211,6 +211,24 @@ impl Control {
         }
     }
 
+    /// The rollout as one HTML page (a cell per cluster by wave and state, from the ledger).
+    ///
+    /// # Errors
+    /// The hub's error or a damaged ledger.
+    pub async fn picture(&self) -> Result<String, ControlError> {
+        let fr = self.get().await?;
+        let l = super::ledger::load(&Store::owned_by(self.client.clone(), &fr))
+            .await?
+            .unwrap_or_default();
+        let status = fr.status.clone().unwrap_or_default();
+        Ok(super::picture::page(
+            &self.key,
+            &status,
+            &super::plan::waves(&fr.spec.strategy),
+            &l,
+        ))
+    }
+
     /// Every revision, oldest first.
     ///
     /// # Errors

@@ -10,6 +10,7 @@ pub mod drive;
 pub mod gate;
 pub mod ledger;
 pub mod ops;
+pub mod picture;
 pub mod plan;
 pub mod revision;
 pub mod summary;
