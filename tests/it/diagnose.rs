@@ -14,6 +14,20 @@ use muster_testkit::hub::create_namespace;
 use muster_testkit::{TestFleet, eventually, kube_client_from};
 use serde_json::{Value, json};
 
+/// `muster ARGS --kubeconfig FLEET` with a clean environment.
+fn muster_on(fleet: &TestFleet, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&fleet.kubeconfig)
+        .env("HOME", fleet.dir.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn deployment(image: &str, init: Option<&str>) -> Value {
     let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
@@ -66,17 +80,7 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
             .await
             .unwrap();
     }
-    let run = |output: &str| {
-        Command::new(env!("CARGO_BIN_EXE_muster"))
-            .args(["diagnose", "deploy/web", "-n", "shop", "-o", output, "--kubeconfig"])
-            .arg(&fleet.kubeconfig)
-            .env("HOME", fleet.dir.path())
-            .env("RUST_LOG", "warn")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |output: &str| muster_on(&fleet, &["diagnose", "deploy/web", "-n", "shop", "-o", output]);
     // The crash loops need their first restarts to show; wait for them.
     let d: Value = eventually("every cause visible", Duration::from_secs(60), || {
         let out = run("json");
@@ -218,16 +222,7 @@ async fn four_shops() -> TestFleet {
 }
 
 fn fleet_view(fleet: &TestFleet, args: &[&str]) -> (Option<i32>, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(args)
-        .args(["-n", "shop", "-o", "json", "--kubeconfig"])
-        .arg(&fleet.kubeconfig)
-        .env("HOME", fleet.dir.path())
-        .env("RUST_LOG", "warn")
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = muster_on(fleet, &[args, &["-n", "shop", "-o", "json"]].concat());
     (
         out.status.code(),
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
@@ -318,8 +313,10 @@ async fn compare_by_group_judges_each_cluster_by_its_own_group() {
     let cfg = fleet.dir.path().join("fleet.yaml");
     std::fs::write(&cfg, "labels:\n- match: 'sim-*'\n  labels: {env: prod}\n- match: 'sim-003'\n  labels: {env: stage}\n- match: 'sim-004'\n  labels: {env: stage}\n").unwrap();
     let run = |output: &str| {
-        Command::new(env!("CARGO_BIN_EXE_muster"))
-            .args([
+        let cfg = cfg.to_str().unwrap();
+        muster_on(
+            &fleet,
+            &[
                 "compare",
                 "deploy/web",
                 "-n",
@@ -329,16 +326,9 @@ async fn compare_by_group_judges_each_cluster_by_its_own_group() {
                 "-o",
                 output,
                 "--fleet",
-            ])
-            .arg(&cfg)
-            .arg("--kubeconfig")
-            .arg(&fleet.kubeconfig)
-            .env("HOME", fleet.dir.path())
-            .env("RUST_LOG", "warn")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+                cfg,
+            ],
+        )
     };
     let out = run("json");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));

@@ -248,6 +248,22 @@ async fn texts_group_into_variants_with_unified_diffs() {
     fleet.shutdown().await;
 }
 
+/// Headless Chromium on a page with `extra` flags (`--dump-dom`, `--screenshot=...`).
+fn headless(
+    browser: &std::path::Path,
+    page: &std::path::Path,
+    home: &std::path::Path,
+    extra: &[String],
+) -> std::process::Output {
+    std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .env("HOME", home)
+        .output()
+        .expect("chromium runs")
+}
+
 fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|b| {
         std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(b)).find(|p| p.is_file()))
@@ -277,18 +293,7 @@ async fn html_report_renders_in_headless_chromium() {
     let path = dir.path().join("report.html");
     std::fs::write(&path, &html).unwrap();
     let Some(browser) = chromium() else { return };
-    let out = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--dump-dom",
-        ])
-        .arg(format!("file://{}", path.display()))
-        .env("HOME", dir.path())
-        .output()
-        .expect("chromium runs");
+    let out = headless(&browser, &path, dir.path(), &["--dump-dom".to_string()]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && !dom.is_empty(),
