@@ -28,6 +28,16 @@ fn muster_on(fleet: &TestFleet, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Namespace `shop` and the Deployment `d` on cluster `ctx` of the kubeconfig `text`.
+async fn put_web(text: &str, ctx: &str, d: Value) {
+    let c = kube_client_from(text, ctx, true).await;
+    create_namespace(&c, "shop").await;
+    Api::<Deployment>::namespaced(c, "shop")
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(d))
+        .await
+        .unwrap();
+}
+
 fn deployment(image: &str, init: Option<&str>) -> Value {
     let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
@@ -69,16 +79,7 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
         ("web:1-unready", None),
     ];
     for (ctx, (image, init)) in fleet.contexts.iter().zip(plan) {
-        let c = kube_client_from(&text, ctx, true).await;
-        create_namespace(&c, "shop").await;
-        Api::<Deployment>::namespaced(c, "shop")
-            .patch(
-                "web",
-                &PatchParams::apply("test"),
-                &Patch::Apply(deployment(image, init)),
-            )
-            .await
-            .unwrap();
+        put_web(&text, ctx, deployment(image, init)).await;
     }
     let run = |output: &str| muster_on(&fleet, &["diagnose", "deploy/web", "-n", "shop", "-o", output]);
     // The crash loops need their first restarts to show; wait for them.
@@ -299,16 +300,7 @@ async fn compare_by_group_judges_each_cluster_by_its_own_group() {
     let text = std::fs::read_to_string(&fleet.kubeconfig).unwrap();
     // sim-000..002 are prod on web:2 but sim-002 drifted to web:1; sim-003/004 are stage on web:3.
     for (ctx, image) in fleet.contexts.iter().zip(["web:2", "web:2", "web:1", "web:3", "web:3"]) {
-        let c = kube_client_from(&text, ctx, true).await;
-        create_namespace(&c, "shop").await;
-        Api::<Deployment>::namespaced(c, "shop")
-            .patch(
-                "web",
-                &PatchParams::apply("test"),
-                &Patch::Apply(deployment(image, None)),
-            )
-            .await
-            .unwrap();
+        put_web(&text, ctx, deployment(image, None)).await;
     }
     let cfg = fleet.dir.path().join("fleet.yaml");
     std::fs::write(&cfg, "labels:\n- match: 'sim-*'\n  labels: {env: prod}\n- match: 'sim-003'\n  labels: {env: stage}\n- match: 'sim-004'\n  labels: {env: stage}\n").unwrap();
