@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::WatchStreamExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -156,10 +157,35 @@ pub async fn run(ctx: Arc<Context>, cfg: Arc<MqttConfig>, stop: CancellationToke
     info!(broker = %format!("{}:{}", b.cfg.host, b.cfg.port), down = %b.cfg.down_topic, up = %b.cfg.up_topic, "MQTT bridge starting");
     let mut scan = tokio::time::interval(SCAN);
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // NB: a change to one of the bridge's FleetCommands (it finished) is looked at at once;
+    // the periodic scan is the fallback when the watch is down.
+    let (poke, mut poked) = mpsc::channel::<()>(1);
+    {
+        let api: Api<FleetCommand> = Api::namespaced(b.ctx.client.clone(), &b.cfg.namespace);
+        let changes = kube::runtime::watcher(
+            api,
+            kube::runtime::watcher::Config::default().labels(&format!("{SOURCE_LABEL}=mqtt")),
+        )
+        .default_backoff();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut changes = std::pin::pin!(changes);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    next = futures::StreamExt::next(&mut changes) => match next {
+                        Some(_) => { let _ = poke.try_send(()); }
+                        None => return,
+                    },
+                }
+            }
+        });
+    }
     loop {
         tokio::select! {
             Some((side, ev)) = events.recv() => b.event(side, ev).await,
             Some(u) = follow_rx.recv() => b.enqueue(Item::Untracked, &u),
+            Some(()) = poked.recv() => b.scan().await,
             _ = scan.tick() => {
                 b.scan().await;
                 b.persist().await;
