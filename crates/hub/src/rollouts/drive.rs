@@ -929,6 +929,18 @@ impl Drive {
                     (RolloutPhase::Failed, format!("{failed} cluster(s) failed"))
                 }
             }
+            Some(w) if self.spec.paused => {
+                let waiting = self.ledger.waves[w as usize].started.is_none();
+                let why = if waiting && self.wave(w).approval && self.approved(w) {
+                    format!(
+                        "spec.paused is true; {} is approved and starts on resume",
+                        wave_name(self.wave(w), w as usize)
+                    )
+                } else {
+                    "spec.paused is true".into()
+                };
+                (RolloutPhase::Paused, why)
+            }
             _ if self.spec.paused => (RolloutPhase::Paused, "spec.paused is true".into()),
             Some(w)
                 if self.ledger.waves[w as usize].started.is_none() && self.wave(w).approval && !self.approved(w) =>

@@ -342,9 +342,18 @@ async fn approval_and_pause_hold_the_next_wave() {
         "team-a",
         "muster.dev/approve=1/2",
     ]);
-    phase(&api, "web", RolloutPhase::Paused, Duration::from_secs(20)).await;
-    // NB: several loop turns pass while paused: the approval alone must not start the wave.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // NB: the hub says it saw the approval while paused: the turn that would have started
+    // the wave has passed, and it did not.
+    eventually("the approval seen while paused", Duration::from_secs(20), || {
+        let api = api.clone();
+        async move {
+            let s = api.get("web").await.ok()?.status?;
+            let c = s.conditions.iter().find(|c| c.type_ == "Paused")?;
+            (s.phase == RolloutPhase::Paused && c.message.contains("rest is approved and starts on resume"))
+                .then_some(())
+        }
+    })
+    .await;
     assert!(untouched(&sim), "paused: the approved wave waits");
     kubectl.ok(&[
         "patch",
