@@ -215,6 +215,15 @@ impl Cluster {
                     "internalTrafficPolicy": "Cluster"},
                 "status": {"loadBalancer": {}},
             }));
+            // NB: kube-apiserver keeps the `kubernetes` Service's endpoints itself.
+            t.put(&gr("discovery.k8s.io", "endpointslices"), json!({
+                "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                "metadata": {"name": "kubernetes", "namespace": "default", "uid": new_uid(), "creationTimestamp": now,
+                    "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["172.18.0.2"], "conditions": {"ready": true}}],
+                "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+            }));
             for i in 0..self.behavior.nodes {
                 t.put(&gr("", "nodes"), self.node(i, &now));
             }

@@ -341,6 +341,10 @@ fn endpointslices_follow_the_service_pods_with_nodes_and_zones() {
             .all(|e| e.contains("-node-") && e.contains("/sim-1") && e.ends_with("/true")),
         "{labelled}"
     );
+    // As on a real cluster, the apiserver's own slice.
+    let default = k.ok(&["get", "endpointslices", "-n", "default", "--no-headers"]);
+    let row: Vec<&str> = default.split_whitespace().collect();
+    assert_eq!(&row[..4], ["kubernetes", "IPv4", "6443", "172.18.0.2"], "{default}");
     // Nodes carry their zone.
     let zones = k.ok(&["get", "nodes", "-L", "topology.kubernetes.io/zone", "--no-headers"]);
     assert!(zones.contains("sim-1a") && zones.contains("sim-1b"), "{zones}");
