@@ -126,6 +126,13 @@ async fn the_same_cause_on_many_clusters_is_one_line() {
         "one line for three clusters: {pull}"
     );
     assert!(pull["detail"].as_str().unwrap().contains("web:1.2-missing"));
+    let chain = pull["evidence"][0].as_str().unwrap();
+    assert!(
+        chain.starts_with("owner chain: Pod/web-")
+            && chain.contains(" <- ReplicaSet/web-")
+            && chain.ends_with(" <- Deployment/web"),
+        "{chain}"
+    );
     assert_eq!(d["causes"][0]["reason"], "ImagePullBackOff", "most clusters first");
     assert!(cause("OOMKilled")["meaning"].as_str().unwrap().starts_with("OOMKilled"));
     assert!(

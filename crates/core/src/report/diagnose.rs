@@ -293,6 +293,26 @@ fn cause_of(pod: &Value, events: &[Value]) -> (String, String, Option<String>, V
     )
 }
 
+/// `Pod/x <- ReplicaSet/y <- Deployment/z`: the pod and its owners (the workload asked
+/// about last, when known).
+fn owner_chain(pod: &Value, workload: Option<&Value>) -> String {
+    let mut chain = vec![format!("Pod/{}", text(pod, "/metadata/name"))];
+    if let Some(owner) = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|rs| rs.iter().find(|r| r["controller"] == true).or_else(|| rs.first()))
+    {
+        chain.push(format!("{}/{}", text(owner, "/kind"), text(owner, "/name")));
+    }
+    if let Some(w) = workload {
+        let me = format!("{}/{}", text(w, "/kind"), text(w, "/metadata/name"));
+        if chain.last() != Some(&me) {
+            chain.push(me);
+        }
+    }
+    format!("owner chain: {}", chain.join(" <- "))
+}
+
 /// Whether a cluster's input needs its events read: a pod not Ready, or a workload short
 /// of pods.
 #[must_use]
@@ -367,7 +387,9 @@ pub fn build(
                 detail,
                 meaning,
                 clusters: BTreeMap::new(),
-                evidence: evidence.into_iter().take(5).collect(),
+                evidence: std::iter::once(owner_chain(pod, input.workload.as_ref()))
+                    .chain(evidence.into_iter().take(4))
+                    .collect(),
             });
             entry
                 .clusters
@@ -554,6 +576,11 @@ mod tests {
         assert_eq!(by("Unschedulable").detail, "insufficient memory");
         assert_eq!(by("FailedMount").detail, "ConfigMap app-config");
         assert_eq!(d.healthy, vec!["c24"]);
+        assert!(
+            d.causes.iter().all(|c| c.evidence[0].starts_with("owner chain: Pod/")),
+            "{:#?}",
+            d.causes
+        );
         // A workload short of pods, with its controller's FailedCreate.
         let quota = json!({"involvedObject": {"kind": "ReplicaSet", "name": "web-1"}, "reason": "FailedCreate",
             "message": "Error creating: pods \"web-1-x\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=0, limited: pods=0"});
