@@ -366,7 +366,21 @@ async fn run(command: Command, args: FanoutArgs) -> Result<u8, CliError> {
 ///
 /// # Errors
 /// Unreadable policy, sources or audit log; a selection that matches nothing.
-pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Result<Execution, CliError> {
+pub async fn execute(command: Command, args: &RunArgs, jsonl: bool) -> Result<Execution, CliError> {
+    execute_on(command, args, jsonl, None).await
+}
+
+/// [`execute`] over sources already loaded (several reads of one command share the
+/// registry, its clients and connections); `None` loads them.
+///
+/// # Errors
+/// As [`execute`].
+pub async fn execute_on(
+    mut command: Command,
+    args: &RunArgs,
+    jsonl: bool,
+    loaded: Option<super::source::Loaded>,
+) -> Result<Execution, CliError> {
     command.namespace = args
         .namespace
         .as_deref()
@@ -388,7 +402,10 @@ pub async fn execute(mut command: Command, args: &RunArgs, jsonl: bool) -> Resul
         Some(p) => super::input::policy(p)?,
         None => Policy::default(),
     };
-    let loaded = args.source.load().await?;
+    let loaded = match loaded {
+        Some(l) => l,
+        None => args.source.load().await?,
+    };
     if command.action.is_write() && !loaded.failed.is_empty() && !args.ignore_failed_sources {
         return Err(format!(
             "{} source(s) failed to load, so the clusters this {} would reach are unknown; nothing was changed (--ignore-failed-sources writes to the clusters that loaded)",

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use clap::Args;
 use serde_json::Value;
 
-use super::actions::{Execution, RunArgs, execute};
+use super::actions::{Execution, RunArgs, execute_on};
 use super::compare::ReportFormat;
+use super::source::Loaded;
 use super::{CliError, exit};
 use muster_core::command::{Action, Target};
 use muster_core::report::diagnose::{self, ClusterInput};
@@ -77,7 +78,17 @@ fn matches(pod: &Value, selector: &str) -> bool {
 
 pub(crate) fn objects(r: &ExecResult) -> Vec<Value> {
     match &r.output {
-        Output::Objects { items, .. } => items.iter().map(muster_core::result::Object::value).collect(),
+        Output::Objects { items, .. } => items
+            .iter()
+            .map(|o| {
+                let mut v = o.value();
+                // NB: field ownership is most of a pod's bytes and none of its diagnosis.
+                if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("managedFields");
+                }
+                v
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -88,17 +99,18 @@ pub(crate) fn why(r: &ExecResult) -> String {
         .map_or_else(|| format!("{:?}", r.status), |e| format!("{}: {}", e.reason, e.message))
 }
 
-/// One read over the fleet: its results, or the exit code a refused run ends with (the
-/// fleet views `topology` and `tree` read the same way).
+/// One read over the fleet (over `loaded`'s members): its results, or the exit code a
+/// refused run ends with (the fleet views `topology` and `tree` read the same way).
 pub(crate) async fn read(
     args: &RunArgs,
+    loaded: &Loaded,
     target: &str,
     selector: Option<&str>,
 ) -> Result<Result<Vec<ExecResult>, u8>, CliError> {
     let mut c = super::new_command(Action::Get);
     c.target = Some(target.parse::<Target>()?);
     c.label_selector = selector.map(String::from);
-    Ok(match execute(c, args, false).await? {
+    Ok(match execute_on(c, args, false, Some(loaded.clone())).await? {
         Execution::Ran(results) => Ok(results),
         // NB: the policy refusal was printed when it was made.
         Execution::Rejected(_) => Err(exit::ERROR),
@@ -109,11 +121,13 @@ pub(crate) async fn read(
 pub async fn run(a: DiagnoseArgs) -> Result<u8, CliError> {
     let target: Target = a.target.parse()?;
     let workload = is_workload(&target.resource) && target.name.is_some();
+    // NB: loaded once: the reads share the registry, its clients and their connections.
+    let loaded = a.run.source.load().await?;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let mut inputs: BTreeMap<String, ClusterInput> = BTreeMap::new();
     // The pods (and the workload they belong to).
     let pods_results = if workload {
-        let ws = match read(&a.run, &a.target, None).await? {
+        let ws = match read(&a.run, &loaded, &a.target, None).await? {
             Ok(r) => r,
             Err(code) => return Ok(code),
         };
@@ -137,7 +151,7 @@ pub async fn run(a: DiagnoseArgs) -> Result<u8, CliError> {
         let shared = (distinct.len() == 1)
             .then(|| distinct.iter().next().map(|s| (*s).clone()))
             .flatten();
-        let results = match read(&a.run, "pods", shared.as_deref()).await? {
+        let results = match read(&a.run, &loaded, "pods", shared.as_deref()).await? {
             Ok(r) => r,
             Err(code) => return Ok(code),
         };
@@ -152,18 +166,19 @@ pub async fn run(a: DiagnoseArgs) -> Result<u8, CliError> {
             .filter(|r| !failed.contains_key(&r.cluster))
             .collect()
     } else {
-        match read(&a.run, &a.target, a.selector.as_deref()).await? {
+        match read(&a.run, &loaded, &a.target, a.selector.as_deref()).await? {
             Ok(r) => r,
             Err(code) => return Ok(code),
         }
     };
-    for r in &pods_results {
+    // NB: each result is dropped once read: the pods are held once, as parsed JSON.
+    for r in pods_results {
         if r.status == Status::Succeeded {
-            inputs.entry(r.cluster.clone()).or_default().pods = objects(r);
+            inputs.entry(r.cluster.clone()).or_default().pods = objects(&r);
         } else if r.error.as_ref().is_some_and(|e| e.code == Some(404)) {
             inputs.entry(r.cluster.clone()).or_default();
         } else {
-            failed.insert(r.cluster.clone(), why(r));
+            failed.insert(r.cluster.clone(), why(&r));
         }
     }
     for cluster in failed.keys() {
@@ -176,9 +191,9 @@ pub async fn run(a: DiagnoseArgs) -> Result<u8, CliError> {
         .map(|(c, _)| c.clone())
         .collect();
     if !sick.is_empty() {
-        let mut only = a.run.clone();
-        only.source.clusters = Some(sick.join(","));
-        match read(&only, "events", None).await? {
+        let mut only = loaded.clone();
+        only.members.retain(|m| sick.contains(&m.name));
+        match read(&a.run, &only, "events", None).await? {
             Ok(events) => {
                 for r in events {
                     if let Some(input) = inputs.get_mut(&r.cluster) {

@@ -48,6 +48,7 @@ pub struct SourceArgs {
 }
 
 /// The loaded registry, the fleet file, and the selected members.
+#[derive(Clone)]
 pub struct Loaded {
     pub registry: Arc<Registry>,
     pub fleet: FleetConfig,

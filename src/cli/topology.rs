@@ -31,12 +31,14 @@ pub async fn run(a: TopologyArgs) -> Result<u8, CliError> {
         _ => return Err(format!("{}: give svc/NAME", a.service).into()),
     };
     let mut failed = BTreeMap::new();
-    let services = match read(&a.run, &a.service, None).await? {
+    let loaded = a.run.source.load().await?;
+    let services = match read(&a.run, &loaded, &a.service, None).await? {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
     let slices = match read(
         &a.run,
+        &loaded,
         "endpointslices",
         Some(&format!("kubernetes.io/service-name={name}")),
     )

@@ -26,11 +26,12 @@ pub struct TreeArgs {
 }
 
 pub async fn run(a: TreeArgs) -> Result<u8, CliError> {
-    let roots = match read(&a.run, &a.target, None).await? {
+    let loaded = a.run.source.load().await?;
+    let roots = match read(&a.run, &loaded, &a.target, None).await? {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let dependents = match read(&a.run, &a.dependents, None).await? {
+    let dependents = match read(&a.run, &loaded, &a.dependents, None).await? {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
