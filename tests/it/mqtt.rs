@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, ListParams};
-use muster_hub::crd::FleetCommand;
 use muster_testkit::eventually;
 use muster_testkit::hub::{SimHub, create_namespace};
-use muster_testkit::mqtt::{Broker, BrokerOptions, Subscriber, publish};
+use muster_testkit::mqtt::{Broker, BrokerOptions, Subscriber, bridge_command, publish};
 use serde_json::json;
 
 use crate::hub::Serve;
@@ -45,36 +43,9 @@ async fn a_killed_hub_publishes_unacknowledged_results_after_restart_without_run
         .as_bytes(),
     )
     .await;
-    let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
-    eventually("the FleetCommand", Duration::from_secs(30), || {
-        let api = api.clone();
-        async move {
-            (!api
-                .list(&ListParams::default().labels("muster.dev/source=mqtt"))
-                .await
-                .ok()?
-                .items
-                .is_empty())
-            .then_some(())
-        }
-    })
-    .await;
+    bridge_command(&sim.client, "team-a", false, Duration::from_secs(30)).await;
     broker.stop_gracefully();
-    eventually(
-        "the command finished, its results not acknowledged",
-        Duration::from_secs(60),
-        || {
-            let api = api.clone();
-            async move {
-                let l = api
-                    .list(&ListParams::default().labels("muster.dev/source=mqtt"))
-                    .await
-                    .ok()?;
-                l.items[0].status.as_ref()?.phase.is_finished().then_some(())
-            }
-        },
-    )
-    .await;
+    bridge_command(&sim.client, "team-a", true, Duration::from_secs(60)).await;
     first.kill9();
     broker.resume();
     let second = Serve::start_with(&sim, "hub-2", dir.path(), &args);

@@ -305,3 +305,35 @@ fn fastrand_id() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     u64::from(std::process::id()) << 20 | N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// The bridge's first FleetCommand in `namespace` once it exists (and, with `finished`, once
+/// it has finished).
+///
+/// # Panics
+/// When that does not happen within `within`.
+pub async fn bridge_command(
+    client: &kube::Client,
+    namespace: &str,
+    finished: bool,
+    within: Duration,
+) -> muster_hub::crd::FleetCommand {
+    let api: kube::Api<muster_hub::crd::FleetCommand> = kube::Api::namespaced(client.clone(), namespace);
+    let what = if finished {
+        "the bridge's FleetCommand to finish"
+    } else {
+        "the bridge's FleetCommand"
+    };
+    crate::eventually(what, within, || {
+        let api = api.clone();
+        async move {
+            let l = api
+                .list(&kube::api::ListParams::default().labels("muster.dev/source=mqtt"))
+                .await
+                .ok()?;
+            let fc = l.items.into_iter().next()?;
+            let done = fc.status.as_ref().is_some_and(|s| s.phase.is_finished());
+            (!finished || done).then_some(fc)
+        }
+    })
+    .await
+}

@@ -12,7 +12,7 @@ use muster_hub::crd::FleetCommand;
 use muster_hub::mqtt::MqttConfig;
 use muster_testkit::eventually;
 use muster_testkit::hub::{RunningHub, SimHub, create_namespace};
-use muster_testkit::mqtt::{Broker, BrokerOptions, Subscriber, publish};
+use muster_testkit::mqtt::{Broker, BrokerOptions, Subscriber, bridge_command, publish};
 use serde_json::{Value, json};
 
 const DOWN: &str = "muster/hub-t/commands/down";
@@ -223,36 +223,9 @@ async fn a_broker_restarted_while_results_go_up_loses_none() {
             .as_bytes(),
     )
     .await;
-    let api: Api<FleetCommand> = Api::namespaced(sim.client.clone(), "team-a");
-    eventually("the FleetCommand", Duration::from_secs(20), || {
-        let api = api.clone();
-        async move {
-            (!api
-                .list(&ListParams::default().labels("muster.dev/source=mqtt"))
-                .await
-                .ok()?
-                .items
-                .is_empty())
-            .then_some(())
-        }
-    })
-    .await;
+    bridge_command(&sim.client, "team-a", false, Duration::from_secs(30)).await;
     broker.stop_gracefully();
-    eventually(
-        "the command to finish while the broker is down",
-        Duration::from_secs(60),
-        || {
-            let api = api.clone();
-            async move {
-                let l = api
-                    .list(&ListParams::default().labels("muster.dev/source=mqtt"))
-                    .await
-                    .ok()?;
-                l.items[0].status.as_ref()?.phase.is_finished().then_some(())
-            }
-        },
-    )
-    .await;
+    bridge_command(&sim.client, "team-a", true, Duration::from_secs(60)).await;
     // Bring the broker back, and restart it once more as soon as the first result is through.
     broker.resume();
     eventually("the first result", Duration::from_secs(30), || {
