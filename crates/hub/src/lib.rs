@@ -13,6 +13,7 @@ pub mod leader;
 pub mod members;
 pub mod metrics;
 pub mod mqtt;
+pub mod reconciler;
 pub mod remote;
 pub mod rollouts;
 pub mod serve;

@@ -12,12 +12,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::{Controller, watcher};
 use muster_core::result::Status;
 use muster_fleet::audit::{self, Phase as AuditPhase};
 use muster_fleet::hooks::Hooks;
@@ -46,10 +44,8 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-impl Error {
-    /// A stable short label.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+impl crate::reconciler::Reason for Error {
+    fn reason(&self) -> &'static str {
         match self {
             Self::Kube(_) => "HubApiError",
             Self::Store(e) => e.reason(),
@@ -61,31 +57,12 @@ impl Error {
 /// `FleetCommand ns/name`.
 #[must_use]
 pub fn origin(fc: &FleetCommand) -> String {
-    format!(
-        "FleetCommand {}/{}",
-        fc.metadata.namespace.as_deref().unwrap_or_default(),
-        fc.metadata.name.as_deref().unwrap_or_default()
-    )
+    crate::reconciler::origin(fc)
 }
 
 /// Run the reconciler until `stop`.
 pub async fn run_controller(ctx: Arc<Context>, stop: CancellationToken) {
-    let api = Api::<FleetCommand>::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default())
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile");
-            }
-            futures::future::ready(())
-        })
-        .await;
-}
-
-fn error_policy(fc: Arc<FleetCommand>, e: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(command = %origin(&fc), reason = e.reason(), error = %e, "reconciling failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+    crate::reconciler::run::<FleetCommand, _, _, _>(ctx, stop, reconcile).await;
 }
 
 async fn reconcile(fc: Arc<FleetCommand>, ctx: Arc<Context>) -> Result<Action, Error> {

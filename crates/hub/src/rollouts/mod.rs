@@ -19,11 +19,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::{Controller, watcher};
+
 use muster_core::command::{Action as Verb, Command};
 use muster_core::name::Namespace;
 use serde_json::{Value, json};
@@ -57,10 +56,8 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
-impl Error {
-    /// A stable short label.
-    #[must_use]
-    pub fn reason(&self) -> &'static str {
+impl crate::reconciler::Reason for Error {
+    fn reason(&self) -> &'static str {
         match self {
             Self::Kube(_) => "HubApiError",
             Self::Store(e) => e.reason(),
@@ -80,22 +77,7 @@ pub fn key(fr: &FleetRollout) -> String {
 
 /// Run the reconciler until `stop`.
 pub async fn run_controller(ctx: Arc<Context>, stop: CancellationToken) {
-    let api = Api::<FleetRollout>::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default())
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile");
-            }
-            futures::future::ready(())
-        })
-        .await;
-}
-
-fn error_policy(fr: Arc<FleetRollout>, e: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(rollout = %key(&fr), reason = e.reason(), error = %e, "reconciling failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+    crate::reconciler::run::<FleetRollout, _, _, _>(ctx, stop, reconcile).await;
 }
 
 fn uid(fr: &FleetRollout) -> String {
