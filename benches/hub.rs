@@ -227,18 +227,12 @@ async fn idle(p: &Prepared, s: &Serve) -> Idle {
     }
 }
 
-fn local_get(p: &Prepared) -> Duration {
+/// The CLI over the members (the local fan-out), timed; it must succeed.
+fn local(p: &Prepared, args: &[&str]) -> Duration {
     let t = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args([
-            "get",
-            "cm/kube-root-ca.crt",
-            "-n",
-            "default",
-            "-o",
-            "json",
-            "--kubeconfig",
-        ])
+        .args(args)
+        .arg("--kubeconfig")
         .arg(&p.members_kubeconfig)
         .env("RUST_LOG", "error")
         .env("HOME", p.sim.dir.path())
@@ -246,8 +240,12 @@ fn local_get(p: &Prepared) -> Duration {
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert!(out.success(), "local get failed: {out}");
+    assert!(out.success(), "muster {args:?} failed: {out}");
     t.elapsed()
+}
+
+fn local_get(p: &Prepared) -> Duration {
+    local(p, &["get", "cm/kube-root-ca.crt", "-n", "default", "-o", "json"])
 }
 
 async fn hub_get(p: &Prepared, round: usize) -> Duration {
@@ -287,20 +285,7 @@ fn deployment(name: &str) -> serde_json::Value {
 fn local_apply(p: &Prepared) -> Duration {
     let file = p.sim.dir.path().join("base.json");
     std::fs::write(&file, deployment("base-web").to_string()).unwrap();
-    let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["apply", "--yes", "-f"])
-        .arg(&file)
-        .arg("--kubeconfig")
-        .arg(&p.members_kubeconfig)
-        .env("RUST_LOG", "error")
-        .env("HOME", p.sim.dir.path())
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success(), "local apply failed: {out}");
-    t.elapsed()
+    local(p, &["apply", "--yes", "-f", file.to_str().unwrap()])
 }
 
 /// A FleetRollout of a Deployment in 3 waves, from create to Succeeded.
