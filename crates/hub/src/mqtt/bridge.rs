@@ -25,8 +25,10 @@ use crate::crd::FleetCommand;
 
 /// Publishes requested but not yet acknowledged, at most.
 const WINDOW: usize = 256;
-/// How often finished commands are looked for and acknowledgements persisted.
+/// How often acknowledgements are persisted and refused creations retried.
 const SCAN: Duration = Duration::from_millis(300);
+/// How often finished commands are looked for besides the watch's news (when it is down).
+const FALLBACK_SCAN: Duration = Duration::from_secs(5);
 
 /// Which connection an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +158,7 @@ pub async fn run(ctx: Arc<Context>, cfg: Arc<MqttConfig>, stop: CancellationToke
     };
     info!(broker = %format!("{}:{}", b.cfg.host, b.cfg.port), down = %b.cfg.down_topic, up = %b.cfg.up_topic, "MQTT bridge starting");
     let mut scan = tokio::time::interval(SCAN);
+    let mut fallback = tokio::time::interval(FALLBACK_SCAN);
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // NB: a change to one of the bridge's FleetCommands (it finished) is looked at at once;
     // the periodic scan is the fallback when the watch is down.
@@ -186,8 +189,8 @@ pub async fn run(ctx: Arc<Context>, cfg: Arc<MqttConfig>, stop: CancellationToke
             Some((side, ev)) = events.recv() => b.event(side, ev).await,
             Some(u) = follow_rx.recv() => b.enqueue(Item::Untracked, &u),
             Some(()) = poked.recv() => b.scan().await,
+            _ = fallback.tick() => b.scan().await,
             _ = scan.tick() => {
-                b.scan().await;
                 b.persist().await;
                 b.retry_down().await;
             }
