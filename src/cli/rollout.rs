@@ -159,7 +159,8 @@ async fn apply(client: &kube::Client, namespace: &str, a: ApplyArgs) -> Result<u
     }
     let strategy: Strategy = match &a.strategy {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            // NB: bounded like every file muster reads (a strategy is a few lines).
+            let text = muster_fleet::files::read_text(p, 1024 * 1024)?;
             muster_core::yaml::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
         None => Strategy::default(),

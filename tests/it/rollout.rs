@@ -170,6 +170,24 @@ async fn the_cli_drives_a_rollout_through_approval_and_undo() {
         let listed = kubectl.ok(&["get", "fleetrollouts", "-n", "team-b"]);
         assert!(listed.contains("RolledBack") && listed.contains("REVISION"), "{listed}");
     }
+    // Hostile or mistaken input is refused, naming the file and field; nothing changes.
+    for (content, needle) in [
+        ("waves:\n- {name: all, cuont: 1}\n", "cuont"),
+        ("onFailure: Explode\n", "Explode"),
+        (&"a: [".repeat(200_000), "strategy.yaml"),
+    ] {
+        std::fs::write(home.join("strategy.yaml"), content).unwrap();
+        let out = rollout(
+            &sim,
+            home,
+            &["apply", "-f", app_file, "--strategy", strategy, "-n", "shop"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(needle), "{needle}: {}", text(&out));
+    }
+    let missing = rollout(&sim, home, &["status", "no-such-rollout"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("no-such-rollout"), "{}", text(&missing));
     let bad = rollout(&sim, home, &["approve", "api"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("no wave waits for approval"), "{}", text(&bad));

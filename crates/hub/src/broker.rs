@@ -253,7 +253,15 @@ mod tests {
         assert_eq!(c.down_topic, "muster/hub-a/commands/down");
         assert_eq!(c.up_topic, "wdd/RDMC/message/up");
         assert_eq!(MqttConfig::new("mqtts://broker", "h", "n").unwrap().port, 8883);
-        for bad in ["tcp://x:1", "mqtt://user:pw@host:1", "mqtt://host:port", "mqtt://:1883"] {
+        for bad in [
+            "tcp://x:1",
+            "mqtt://user:pw@host:1",
+            "mqtt://host:port",
+            "mqtt://:1883",
+            "mqtt://../etc:1",
+            "mqtt://host:99999",
+            "mqtt://a b:1",
+        ] {
             assert!(MqttConfig::new(bad, "h", "n").is_err(), "{bad}");
         }
         let mut c = c;

@@ -434,6 +434,27 @@ mod tests {
             "output_format"
         );
         assert_eq!(refused(r#"{"command_id": 7, "action": "get"}"#).field, "message");
+        // Absurd shapes: deep nesting in the JSON and in the YAML, control characters.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(refused(&deep).field, "message");
+        let deep_yaml = format!(
+            r#"{{"command_id": "c", "action": "apply", "yaml_content": "a: {}1{}"}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        assert_eq!(refused(&deep_yaml).field, "yaml_content");
+        assert_eq!(
+            refused("{\"command_id\": \"a\\u0000b\", \"action\": \"get\"}").field,
+            "command_id"
+        );
+        assert_eq!(
+            refused(r#"{"command_id": "c", "action": "get", "resource": "pods", "namespace": "../kube-system"}"#).field,
+            "namespace"
+        );
+        assert_eq!(
+            refused(r#"{"command_id": "c", "action": "exec", "resource": "deploy", "name": "web"}"#).field,
+            "command"
+        );
     }
 
     #[test]
